@@ -1,0 +1,102 @@
+/*
+ * config - greygate.conf, parsed and checked into one typed structure.
+ */
+#ifndef GREYGATE_CONFIG_H
+#define GREYGATE_CONFIG_H
+
+#include <limits.h>
+#include <stddef.h>
+
+#include "cidr.h"
+
+enum policy_kind {
+	POLICY_GREYLIST,
+	POLICY_ACCEPT,
+	POLICY_REJECT
+};
+
+enum on_error {
+	ONERR_TEMPFAIL,
+	ONERR_ACCEPT
+};
+
+struct triple {
+	struct cidr	 client;	/* client network */
+	char		*sender;	/* address, "" for <> */
+	char		*rcpt;		/* recipient address */
+};
+
+struct ns_triple {
+	char		*helo;		/* HELO name, lower case */
+	struct cidr	 client;	/* client network */
+	char		*rcpt;		/* recipient address */
+};
+
+struct strlist {
+	char		**v;		/* entries */
+	size_t		  n;		/* number of entries */
+};
+
+struct config {
+	char		 path[PATH_MAX];	/* file read */
+	char		 servername[256];	/* banner and HELO replies */
+	char		 serverid[64];		/* software id in the banner */
+	struct strlist	 listen;		/* listening addresses */
+	int		 listen_default;	/* listen not set in the file */
+	int		 port;			/* listening port */
+	int		 backlog;		/* listen(2) backlog */
+	char		 smtp_ip[64];		/* upstream address */
+	int		 smtp_port;		/* upstream port */
+	int		 upstream_connect_timeout; /* seconds */
+	int		 upstream_timeout;	/* seconds per reply */
+	char		 user[64];		/* unprivileged user */
+	char		 group[64];		/* and group */
+	char		 chroot[PATH_MAX];	/* workers' root, "" for none */
+	char		 pidfile[PATH_MAX];	/* master's pid file */
+	char		 spool_dir[PATH_MAX];	/* spill files */
+	long		 spill_threshold;	/* octets kept in memory */
+	int		 start_workers;		/* workers forked at start */
+	int		 min_spare_workers;	/* idle workers wanted, at least */
+	int		 max_spare_workers;	/* idle workers wanted, at most */
+	int		 max_workers;		/* workers, all in all */
+	int		 max_sessions_per_worker; /* then it is replaced */
+	int		 max_connections_per_ip; /* 0: no limit */
+	int		 shutdown_timeout;	/* seconds */
+	int		 inactivity_timeout;	/* seconds between lines */
+	int		 session_timeout;	/* seconds in all */
+	int		 greet_delay;		/* seconds, 0: none */
+	long		 max_message_size;	/* octets, SIZE */
+	int		 max_recipients;	/* per message */
+	int		 max_errors;		/* then 421 */
+	int		 max_command_line;	/* octets incl. CRLF */
+	int		 max_text_line;		/* octets incl. CRLF */
+	enum policy_kind policy;		/* greylist, accept, reject */
+	struct cidr	*relay_nets;		/* allowed_senders + _nets */
+	size_t		 nrelay_nets;
+	struct strlist	 allowed_domains;	/* lower case */
+	struct triple	*wl_triples;		/* whitelisted_triples */
+	size_t		 nwl_triples;
+	struct ns_triple *wl_ns_triples;	/* ..._nonstandard_triples */
+	size_t		 nwl_ns_triples;
+	struct cidr	*wl_clients;		/* whitelist_clients */
+	size_t		 nwl_clients;
+	struct strlist	 wl_senders;		/* address or @domain */
+	struct strlist	 wl_recipients;		/* address or @domain */
+	int		 syslog_facility;	/* LOG_MAIL, ... */
+	char		 greylist_log[PATH_MAX]; /* "" for none */
+	struct {
+		int	 delay;			/* seconds before a retry */
+		int	 retry_window;		/* seconds a retry is awaited */
+		int	 expire;		/* seconds a pass is kept */
+		int	 ipv4_prefix;		/* client network, bits */
+		int	 ipv6_prefix;
+		int	 auto_whitelist;	/* passes, 0: off */
+		char	 store[PATH_MAX];	/* sqlite:PATH, redis://... */
+		enum on_error on_error;		/* when the store fails */
+	} greylist;
+};
+
+struct config	*config_load(const char *, char *, size_t);
+void		 config_free(struct config *);
+
+#endif

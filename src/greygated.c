@@ -1,0 +1,143 @@
+/*
+ * greygated - main(): options, the configuration, the things that need
+ * root (listeners, pidfile, directories), then the master loop.  Nothing
+ * starts on a bad configuration.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "master.h"
+#include "privdrop.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#define DEFAULT_CONF	SYSCONFDIR "/greygate/greygate.conf"
+
+extern char **environ;
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp, "usage: greygated [-dhtVv] [-f file]\n");
+}
+
+/* make_dir - create a missing directory, owned by uid/gid when root */
+static void
+make_dir(const char *path, mode_t mode, const struct privs *pv)
+{
+	struct stat	st;
+
+	if (stat(path, &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			fatalx("%s is not a directory", path);
+		return;
+	}
+	if (errno != ENOENT || mkdir(path, mode) == -1)
+		fatal("cannot create %s", path);
+	if (pv->drop && chown(path, pv->uid, pv->gid) == -1)
+		fatal("chown %s", path);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct config	*c;
+	struct listeners ls;
+	struct privs	 pv;
+	struct pidfh	*pfh;
+	pid_t		 other;
+	const char	*conf = DEFAULT_CONF;
+	char		 err[1024], dir[PATH_MAX];
+	int		 ch, debug = 0, test = 0, verbose = 0;
+
+	setproctitle_init(argc, argv, environ);
+	while ((ch = getopt(argc, argv, "df:htVv")) != -1) {
+		switch (ch) {
+		case 'd':
+			debug = 1;
+			break;
+		case 'f':
+			conf = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 't':
+			test = 1;
+			break;
+		case 'V':
+			printf("greygated %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'v':
+			verbose++;
+			break;
+		default:
+			usage(stderr);
+			return 64;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 64;
+	}
+
+	log_init(1, 0);
+	log_setverbose(verbose);
+	if ((c = config_load(conf, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "%s\n", err);
+		if (!test && !debug) {
+			log_init(0, LOG_MAIL);
+			log_warnx("configuration error: %s", err);
+		}
+		return 1;
+	}
+	if (test) {
+		printf("configuration OK\n");
+		config_free(c);
+		return 0;
+	}
+	if (c->inactivity_timeout < 300)
+		log_warnx("inactivity_timeout %d is below the RFC 5321 "
+		    "minimum of 300 seconds", c->inactivity_timeout);
+
+	memset(&pv, 0, sizeof(pv));
+	if (geteuid() == 0) {
+		pv.drop = 1;
+		if (privdrop_lookup(c->user, c->group, &pv.uid, &pv.gid) == -1)
+			fatalx("unknown user %s or group %s", c->user,
+			    c->group);
+	} else
+		log_warnx("not started as root: privileges are not dropped");
+
+	log_init(debug, c->syslog_facility);
+	log_info("greygated %s starting", PACKAGE_VERSION);
+
+	(void)strlcpy(dir, c->pidfile, sizeof(dir));
+	make_dir(dirname(dir), 0755, &(struct privs){ 0, 0, 0 });
+	make_dir(c->spool_dir, 0700, &pv);
+	if (c->chroot[0] != '\0' && access(c->chroot, X_OK) == -1)
+		fatal("chroot %s", c->chroot);
+
+	master_bind(c, &ls);
+	if ((pfh = pidfile_open(c->pidfile, 0644, &other)) == NULL) {
+		if (errno == EEXIST)
+			fatalx("already running, pid %ld", (long)other);
+		fatal("pidfile %s", c->pidfile);
+	}
+	if (!debug && daemon(0, 0) == -1)
+		fatal("daemon");
+	if (pidfile_write(pfh) == -1)
+		fatal("pidfile_write");
+	return master_run(c, &ls, &pv, pfh);
+}

@@ -1,0 +1,204 @@
+/*
+ * linebuf - a bounded line reader.  In strict mode (client side) a line
+ * ends in CRLF and nothing else: a bare CR, a bare LF or a NUL is
+ * reported, never silently repaired, and a line longer than the limit is
+ * discarded whole up to its CRLF so the session can answer and go on.  In
+ * lenient mode (upstream replies) LF alone also ends a line.  The buffer
+ * never grows: memory stays bounded whatever a peer sends.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "linebuf.h"
+
+int
+linebuf_init(struct linebuf *lb, size_t size, int lenient)
+{
+	memset(lb, 0, sizeof(*lb));
+	if ((lb->buf = malloc(size)) == NULL)
+		return -1;
+	lb->size = size;
+	lb->lenient = lenient;
+	return 0;
+}
+
+void
+linebuf_free(struct linebuf *lb)
+{
+	free(lb->buf);
+	lb->buf = NULL;
+	lb->size = lb->start = lb->end = 0;
+}
+
+void
+linebuf_reset(struct linebuf *lb)
+{
+	lb->start = lb->end = 0;
+	lb->skipping = 0;
+}
+
+size_t
+linebuf_pending(const struct linebuf *lb)
+{
+	return lb->end - lb->start;
+}
+
+const char *
+linebuf_data(const struct linebuf *lb)
+{
+	return lb->buf + lb->start;
+}
+
+void
+linebuf_consume(struct linebuf *lb, size_t n)
+{
+	if (n > lb->end - lb->start)
+		n = lb->end - lb->start;
+	lb->start += n;
+	if (lb->start == lb->end)
+		lb->start = lb->end = 0;
+}
+
+/* linebuf_compact - make room at the end of the buffer */
+static void
+linebuf_compact(struct linebuf *lb)
+{
+	if (lb->start == 0)
+		return;
+	memmove(lb->buf, lb->buf + lb->start, lb->end - lb->start);
+	lb->end -= lb->start;
+	lb->start = 0;
+}
+
+/* linebuf_feed - append bytes (tests, fuzzers); -1 when they do not fit */
+int
+linebuf_feed(struct linebuf *lb, const void *data, size_t len)
+{
+	if (lb->size - lb->end < len)
+		linebuf_compact(lb);
+	if (lb->size - lb->end < len)
+		return -1;
+	memcpy(lb->buf + lb->end, data, len);
+	lb->end += len;
+	return 0;
+}
+
+/*
+ * linebuf_read - one read(2) into the free space.  Returns what read(2)
+ * returned; -1 with errno ENOBUFS when the buffer is full.
+ */
+ssize_t
+linebuf_read(struct linebuf *lb, int fd)
+{
+	ssize_t	n;
+
+	if (lb->end == lb->size)
+		linebuf_compact(lb);
+	if (lb->end == lb->size) {
+		errno = ENOBUFS;
+		return -1;
+	}
+	do {
+		n = read(fd, lb->buf + lb->end, lb->size - lb->end);
+	} while (n == -1 && errno == EINTR);
+	if (n > 0)
+		lb->end += (size_t)n;
+	return n;
+}
+
+/* linebuf_wait - wait until fd is readable: 1 ready, 0 timeout, -1 error */
+int
+linebuf_wait(int fd, int timeout_ms)
+{
+	struct pollfd	pfd;
+	int		n;
+
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	do {
+		n = poll(&pfd, 1, timeout_ms);
+	} while (n == -1 && errno == EINTR);
+	return n;
+}
+
+/* linebuf_skip - discard an over-long line up to and including its CRLF */
+static enum lb_result
+linebuf_skip(struct linebuf *lb)
+{
+	char	*p, *e = lb->buf + lb->end;
+
+	for (p = lb->buf + lb->start; p < e; p++) {
+		if (*p == '\n' && (lb->lenient ||
+		    (p > lb->buf + lb->start && p[-1] == '\r'))) {
+			lb->skipping = 0;
+			linebuf_consume(lb, (size_t)(p + 1 - (lb->buf +
+			    lb->start)));
+			return LB_TOOLONG;
+		}
+	}
+	/* keep a trailing CR: its LF may come with the next read */
+	if (e > lb->buf + lb->start && e[-1] == '\r')
+		linebuf_consume(lb, linebuf_pending(lb) - 1);
+	else
+		linebuf_consume(lb, linebuf_pending(lb));
+	return LB_NEED;
+}
+
+/*
+ * linebuf_getline - the next line, at most maxlen octets including its
+ * end.  The line is NUL-terminated in place without its line end; it
+ * stays valid until the next call.
+ */
+enum lb_result
+linebuf_getline(struct linebuf *lb, size_t maxlen, char **line, size_t *len)
+{
+	char	*s, *p, *e;
+	size_t	 n;
+
+	if (lb->skipping)
+		return linebuf_skip(lb);
+	s = lb->buf + lb->start;
+	e = lb->buf + lb->end;
+	for (p = s; p < e && (size_t)(p - s) < maxlen; p++) {
+		if (*p == '\n') {
+			if (!lb->lenient)
+				return LB_BARE;
+			n = (size_t)(p - s);
+			if (n > 0 && p[-1] == '\r')
+				n--;
+			s[n] = '\0';
+			*line = s;
+			*len = n;
+			linebuf_consume(lb, (size_t)(p + 1 - s));
+			return LB_LINE;
+		}
+		if (lb->lenient)
+			continue;
+		if (*p == '\0')
+			return LB_NUL;
+		if (*p != '\r')
+			continue;
+		if (p + 1 == e)
+			break;		/* need the next byte */
+		if (p[1] != '\n')
+			return LB_BARE;
+		if ((size_t)(p + 2 - s) > maxlen) {
+			linebuf_consume(lb, (size_t)(p + 2 - s));
+			return LB_TOOLONG;
+		}
+		*p = '\0';
+		*line = s;
+		*len = (size_t)(p - s);
+		linebuf_consume(lb, (size_t)(p + 2 - s));
+		return LB_LINE;
+	}
+	if ((size_t)(e - s) >= maxlen) {
+		lb->skipping = 1;
+		return linebuf_skip(lb);
+	}
+	return LB_NEED;
+}

@@ -1,0 +1,23 @@
+/*
+ * log - the one logging API of greygate (after OpenSMTPD's log.c).
+ */
+#ifndef GREYGATE_LOG_H
+#define GREYGATE_LOG_H
+
+#include <stdarg.h>
+
+void	log_init(int, int);
+void	log_setverbose(int);
+int	log_getverbose(void);
+void	log_procname(const char *);
+void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	fatal(const char *, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+void	fatalx(const char *, ...)
+	    __attribute__((format(printf, 1, 2), noreturn));
+int	log_facility(const char *);
+
+#endif

@@ -1,0 +1,54 @@
+/*
+ * privdrop - looks up the unprivileged user while /etc/passwd is still
+ * reachable, then (in a child) chroots and drops groups, gid and uid in
+ * that order, and checks that root cannot be regained.  Knows nothing of
+ * SMTP.  A failure here is fatal: a worker must never serve as root.
+ */
+#include <sys/types.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "privdrop.h"
+
+/* privdrop_lookup - uid and gid of user and group; -1 if unknown */
+int
+privdrop_lookup(const char *user, const char *group, uid_t *uid, gid_t *gid)
+{
+	struct passwd	*pw;
+	struct group	*gr;
+
+	if ((pw = getpwnam(user)) == NULL)
+		return -1;
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	if (group != NULL && *group != '\0') {
+		if ((gr = getgrnam(group)) == NULL)
+			return -1;
+		*gid = gr->gr_gid;
+	}
+	return 0;
+}
+
+/* privdrop_apply - chroot (if dir is set), then become uid/gid for good */
+void
+privdrop_apply(const char *dir, uid_t uid, gid_t gid)
+{
+	if (dir != NULL && *dir != '\0') {
+		if (chroot(dir) == -1)
+			fatal("chroot %s", dir);
+		if (chdir("/") == -1)
+			fatal("chdir /");
+	}
+	if (setgroups(1, &gid) == -1)
+		fatal("setgroups");
+	if (setresgid(gid, gid, gid) == -1)
+		fatal("setresgid");
+	if (setresuid(uid, uid, uid) == -1)
+		fatal("setresuid");
+	if (uid != 0 && (setuid(0) != -1 || seteuid(0) != -1))
+		fatalx("privilege drop failed: root regained");
+}

@@ -1,0 +1,847 @@
+/*
+ * session - the SMTP state machine of one client session, as one command
+ * table (after OpenSMTPD's smtp_session.c), and the thin blocking I/O
+ * loop around it.  The machine is strict: out-of-order commands, bad
+ * syntax, bare CR or LF, NUL, over-long lines, improper pipelining and
+ * early talking are refused.  It buffers the transaction and, when the
+ * policy accepts it, replays it upstream and answers the client with the
+ * upstream's own reply: it never says 250 to a message that the upstream
+ * has not accepted.  It must never block without a timeout.
+ */
+#include <sys/socket.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "policy.h"
+#include "session.h"
+
+#define S_ANY		(S_CONNECTED | S_HELO | S_MAIL | S_RCPT)
+#define S_INTRANS	(S_MAIL | S_RCPT)
+#define LB_SIZE		65536
+
+enum cmd {
+	CMD_HELO, CMD_EHLO, CMD_MAIL, CMD_RCPT, CMD_DATA, CMD_RSET,
+	CMD_NOOP, CMD_VRFY, CMD_QUIT, CMD_NOTIMPL
+};
+
+static int	check_helo(struct session *, const char *);
+static int	check_mail(struct session *, const char *);
+static int	check_rcpt(struct session *, const char *);
+static int	check_data(struct session *, const char *);
+static int	check_noargs(struct session *, const char *);
+static int	check_vrfy(struct session *, const char *);
+static void	do_helo(struct session *, const char *);
+static void	do_ehlo(struct session *, const char *);
+static void	do_mail(struct session *, const char *);
+static void	do_rcpt(struct session *, const char *);
+static void	do_data(struct session *, const char *);
+static void	do_rset(struct session *, const char *);
+static void	do_noop(struct session *, const char *);
+static void	do_vrfy(struct session *, const char *);
+static void	do_quit(struct session *, const char *);
+static void	do_notimpl(struct session *, const char *);
+
+static const struct smtp_cmd {
+	const char	*verb;		/* matched case-insensitively */
+	enum cmd	 id;
+	unsigned int	 states;	/* bitmask: where the command is legal */
+	int		(*check)(struct session *, const char *);
+	void		(*proceed)(struct session *, const char *);
+} cmds[] = {
+	{ "HELO", CMD_HELO, S_ANY, check_helo, do_helo },
+	{ "EHLO", CMD_EHLO, S_ANY, check_helo, do_ehlo },
+	{ "MAIL", CMD_MAIL, S_HELO, check_mail, do_mail },
+	{ "RCPT", CMD_RCPT, S_INTRANS, check_rcpt, do_rcpt },
+	{ "DATA", CMD_DATA, S_RCPT, check_data, do_data },
+	{ "RSET", CMD_RSET, S_ANY, check_noargs, do_rset },
+	{ "NOOP", CMD_NOOP, S_ANY, NULL, do_noop },
+	{ "VRFY", CMD_VRFY, S_ANY, check_vrfy, do_vrfy },
+	{ "QUIT", CMD_QUIT, S_ANY, check_noargs, do_quit },
+	{ "EXPN", CMD_NOTIMPL, S_ANY, NULL, do_notimpl },
+	{ "HELP", CMD_NOTIMPL, S_ANY, NULL, do_notimpl },
+	{ "TURN", CMD_NOTIMPL, S_ANY, NULL, do_notimpl },
+	{ "ETRN", CMD_NOTIMPL, S_ANY, NULL, do_notimpl },
+	{ "AUTH", CMD_NOTIMPL, S_ANY, NULL, do_notimpl },
+	{ "STARTTLS", CMD_NOTIMPL, S_ANY, NULL, do_notimpl },
+	{ "BDAT", CMD_NOTIMPL, S_ANY, NULL, do_notimpl },
+};
+
+/* the parsed arguments of the command being processed */
+static struct smtp_mail	cur_mail;
+static struct smtp_path	cur_rcpt;
+
+const char *
+session_state_name(enum state st)
+{
+	switch (st) {
+	case S_CONNECTED:
+		return "CONNECTED";
+	case S_HELO:
+		return "HELO";
+	case S_MAIL:
+		return "MAIL";
+	case S_RCPT:
+		return "RCPT";
+	case S_DATA:
+		return "DATA";
+	case S_QUIT:
+	default:
+		return "QUIT";
+	}
+}
+
+/* session_enter_state - the only place the state changes */
+static void
+session_enter_state(struct session *s, enum state st)
+{
+	if (s->state != st)
+		log_debug("session=%s %s -> %s", s->id,
+		    session_state_name(s->state), session_state_name(st));
+	s->state = st;
+}
+
+/* out_append - queue octets for the client */
+static void
+out_append(struct session *s, const char *p, size_t n)
+{
+	size_t	 ncap;
+	char	*nout;
+
+	if (s->outlen + n > s->outcap) {
+		ncap = s->outcap ? s->outcap : 1024;
+		while (ncap < s->outlen + n)
+			ncap *= 2;
+		if ((nout = realloc(s->out, ncap)) == NULL) {
+			s->dead = 1;
+			return;
+		}
+		s->out = nout;
+		s->outcap = ncap;
+	}
+	memcpy(s->out + s->outlen, p, n);
+	s->outlen += n;
+}
+
+/*
+ * session_reply - queue one reply line.  A 4xx/5xx reply to a command is
+ * an error; at max_errors the session ends with 421.
+ */
+void
+session_reply(struct session *s, const char *fmt, ...)
+{
+	char	buf[1024];
+	va_list	ap;
+	int	n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(buf) - 3)
+		n = sizeof(buf) - 3;
+	log_debug("session=%s >>> %s", s->id, buf);
+	memcpy(buf + n, "\r\n", 2);
+	out_append(s, buf, (size_t)n + 2);
+}
+
+/* log_safe - a client-supplied string made fit for a key=value log */
+static const char *
+log_safe(const char *in, char *buf, size_t len)
+{
+	size_t	i;
+
+	for (i = 0; in[i] != '\0' && i < len - 1; i++)
+		buf[i] = isgraph((unsigned char)in[i]) && in[i] != '"' ?
+		    in[i] : '?';
+	buf[i] = '\0';
+	return buf;
+}
+
+/* session_log - the one decisive line of an outcome */
+static void
+session_log(struct session *s, const char *to, const char *action,
+    const char *reason, const char *upstream)
+{
+	char	from[SMTP_PATH_MAX + 1], up[256], rcpt[1024];
+	size_t	n;
+
+	if (upstream != NULL) {
+		/* the first line of the reply, spaces kept */
+		for (n = 0; n < sizeof(up) - 1 && upstream[n] != '\0' &&
+		    upstream[n] != '\r' && upstream[n] != '\n'; n++)
+			up[n] = isprint((unsigned char)upstream[n]) &&
+			    upstream[n] != '"' ? upstream[n] : '?';
+		up[n] = '\0';
+	}
+	log_info("session=%s client=%s helo=%s from=<%s> to=%s action=%s "
+	    "reason=%s%s%s%s size=%zu", s->id, s->client_str,
+	    s->helo[0] ? s->helo : "-",
+	    log_safe(s->mail.path.addr, from, sizeof(from)),
+	    to ? log_safe(to, rcpt, sizeof(rcpt)) : "-", action, reason,
+	    upstream ? " upstream=\"" : "", upstream ? up : "",
+	    upstream ? "\"" : "", s->ds.size);
+}
+
+/* session_log_conn - an outcome without a transaction */
+static void
+session_log_conn(struct session *s, const char *action, const char *reason)
+{
+	log_info("session=%s client=%s helo=%s action=%s reason=%s", s->id,
+	    s->client_str, s->helo[0] ? s->helo : "-", action, reason);
+}
+
+static void
+session_close(struct session *s)
+{
+	session_enter_state(s, S_QUIT);
+}
+
+/* reset_transaction - forget MAIL, RCPTs and the message */
+static void
+reset_transaction(struct session *s)
+{
+	size_t	i;
+
+	for (i = 0; i < s->nrcpt; i++)
+		free(s->rcpts[i]);
+	s->nrcpt = 0;
+	s->nrefused = 0;
+	memset(&s->mail, 0, sizeof(s->mail));
+	transcript_reset(&s->tx);
+	smtp_data_init(&s->ds, (size_t)s->cfg->max_text_line,
+	    (size_t)s->cfg->max_message_size);
+	if (s->state & (S_MAIL | S_RCPT | S_DATA))
+		session_enter_state(s, S_HELO);
+}
+
+/* error - reply with a 4xx/5xx and count it */
+static void
+error(struct session *s, const char *reply)
+{
+	session_reply(s, "%s", reply);
+	s->errors++;
+}
+
+static int
+check_helo(struct session *s, const char *args)
+{
+	if (smtp_check_helo(args) == -1) {
+		error(s, s->helo_line[0] == 'E' || s->helo_line[0] == 'e' ?
+		    "501 5.5.4 Syntax: EHLO hostname" :
+		    "501 5.5.4 Syntax: HELO hostname");
+		return 0;
+	}
+	return 1;
+}
+
+static int
+check_mail(struct session *s, const char *args)
+{
+	switch (smtp_parse_mail(args, &cur_mail)) {
+	case SP_OK:
+		break;
+	case SP_PARAM_UNKNOWN:
+		error(s, "555 5.5.4 Unsupported parameter");
+		return 0;
+	case SP_PARAM_BAD:
+		error(s, "501 5.5.4 Syntax error in parameters");
+		return 0;
+	case SP_SYNTAX:
+	default:
+		error(s, "501 5.1.7 Bad sender address syntax");
+		return 0;
+	}
+	if (!s->esmtp && (cur_mail.size != -1 || cur_mail.body != 0)) {
+		error(s, "555 5.5.4 Unsupported parameter");
+		return 0;
+	}
+	if (cur_mail.size > s->cfg->max_message_size) {
+		error(s, "552 5.3.4 Message size exceeds fixed limit");
+		return 0;
+	}
+	return 1;
+}
+
+static int
+check_rcpt(struct session *s, const char *args)
+{
+	switch (smtp_parse_rcpt(args, &cur_rcpt)) {
+	case SP_OK:
+		break;
+	case SP_PARAM_UNKNOWN:
+		error(s, "555 5.5.4 Unsupported parameter");
+		return 0;
+	case SP_PARAM_BAD:
+	case SP_SYNTAX:
+	default:
+		error(s, "501 5.1.3 Bad recipient address syntax");
+		return 0;
+	}
+	if (s->nrcpt >= (size_t)s->cfg->max_recipients) {
+		/* not the client's fault: RFC 5321 4.5.3.1.10 */
+		session_reply(s, "452 4.5.3 Too many recipients");
+		return 0;
+	}
+	return 1;
+}
+
+static int
+check_data(struct session *s, const char *args)
+{
+	if (*args != '\0') {
+		error(s, "501 5.5.4 Syntax error");
+		return 0;
+	}
+	return 1;
+}
+
+static int
+check_noargs(struct session *s, const char *args)
+{
+	return check_data(s, args);
+}
+
+static int
+check_vrfy(struct session *s, const char *args)
+{
+	if (*args == '\0') {
+		error(s, "501 5.5.4 Syntax error");
+		return 0;
+	}
+	return 1;
+}
+
+static void
+hello(struct session *s, const char *verb, const char *args)
+{
+	reset_transaction(s);
+	(void)strlcpy(s->helo, args, sizeof(s->helo));
+	snprintf(s->helo_line, sizeof(s->helo_line), "%s %s", verb, args);
+	session_enter_state(s, S_HELO);
+}
+
+static void
+do_helo(struct session *s, const char *args)
+{
+	hello(s, "HELO", args);
+	s->esmtp = 0;
+	session_reply(s, "250 %s Hello %s [%s]", s->cfg->servername, args,
+	    s->client_str);
+}
+
+static void
+do_ehlo(struct session *s, const char *args)
+{
+	hello(s, "EHLO", args);
+	s->esmtp = 1;
+	session_reply(s, "250-%s Hello %s [%s]", s->cfg->servername, args,
+	    s->client_str);
+	session_reply(s, "250-PIPELINING");
+	session_reply(s, "250-SIZE %ld", s->cfg->max_message_size);
+	session_reply(s, "250-8BITMIME");
+	session_reply(s, "250 ENHANCEDSTATUSCODES");
+}
+
+static void
+do_mail(struct session *s, const char *args)
+{
+	(void)args;
+	reset_transaction(s);
+	s->mail = cur_mail;
+	session_reply(s, "250 2.1.0 OK");
+	session_enter_state(s, S_MAIL);
+}
+
+static void
+do_rcpt(struct session *s, const char *args)
+{
+	struct policy_query	 q;
+	const char		*reply;
+	enum verdict		 v;
+	char			**nr;
+	size_t			 ncap;
+
+	(void)args;
+	q.client = &s->client;
+	q.helo = s->helo;
+	q.sender = s->mail.path.addr;
+	q.rcpt = cur_rcpt.addr;
+	v = policy_rcpt(s->cfg, &q, &reply);
+	if (v != V_PASS && v != V_WHITELIST) {
+		s->nrefused++;
+		session_log(s, cur_rcpt.addr, policy_action(v),
+		    v == V_RELAY_DENIED ? "relay" : v == V_REJECT ? "policy" :
+		    v == V_GREYLIST ? "new" : "store-unavailable", NULL);
+		/* a deferral is not the client's error */
+		if (v == V_GREYLIST || v == V_TEMPFAIL)
+			session_reply(s, "%s", reply);
+		else
+			error(s, reply);
+		return;
+	}
+	if (s->nrcpt == s->rcptcap) {
+		ncap = s->rcptcap ? s->rcptcap * 2 : 8;
+		if ((nr = reallocarray(s->rcpts, ncap, sizeof(*nr))) == NULL) {
+			session_reply(s, "452 4.3.1 Insufficient system "
+			    "storage");
+			return;
+		}
+		s->rcpts = nr;
+		s->rcptcap = ncap;
+	}
+	if ((s->rcpts[s->nrcpt] = strdup(cur_rcpt.addr)) == NULL) {
+		session_reply(s, "452 4.3.1 Insufficient system storage");
+		return;
+	}
+	s->nrcpt++;
+	session_reply(s, "250 2.1.5 OK");
+	session_enter_state(s, S_RCPT);
+}
+
+static void
+do_data(struct session *s, const char *args)
+{
+	(void)args;
+	transcript_reset(&s->tx);
+	smtp_data_init(&s->ds, (size_t)s->cfg->max_text_line,
+	    (size_t)s->cfg->max_message_size);
+	session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	session_enter_state(s, S_DATA);
+}
+
+static void
+do_rset(struct session *s, const char *args)
+{
+	(void)args;
+	reset_transaction(s);
+	session_reply(s, "250 2.0.0 OK");
+}
+
+static void
+do_noop(struct session *s, const char *args)
+{
+	(void)args;
+	session_reply(s, "250 2.0.0 OK");
+}
+
+static void
+do_vrfy(struct session *s, const char *args)
+{
+	(void)args;
+	session_reply(s, "252 2.5.0 Cannot VRFY user");
+}
+
+static void
+do_quit(struct session *s, const char *args)
+{
+	(void)args;
+	session_reply(s, "221 2.0.0 %s closing connection",
+	    s->cfg->servername);
+	session_close(s);
+}
+
+static void
+do_notimpl(struct session *s, const char *args)
+{
+	(void)args;
+	error(s, "502 5.5.1 Command not implemented");
+}
+
+/* bad_state - a command in the wrong place gets a reply that says why */
+static void
+bad_state(struct session *s, const struct smtp_cmd *c)
+{
+	switch (c->id) {
+	case CMD_MAIL:
+		error(s, s->state == S_CONNECTED ?
+		    "503 5.5.1 Error: send HELO/EHLO first" :
+		    "503 5.5.1 Error: nested MAIL command");
+		break;
+	case CMD_RCPT:
+		error(s, "503 5.5.1 Error: need MAIL command");
+		break;
+	case CMD_DATA:
+		if (s->state == S_MAIL && s->nrefused > 0)
+			error(s, "554 5.5.1 No valid recipients");
+		else
+			error(s, "503 5.5.1 Error: need RCPT command");
+		break;
+	default:
+		error(s, "503 5.5.1 Bad sequence of commands");
+		break;
+	}
+}
+
+/* session_command - one command line, without its CRLF */
+static void
+session_command(struct session *s, char *line)
+{
+	const struct smtp_cmd	*c = NULL;
+	const char		*verb;
+	char			*args;
+	size_t			 i;
+
+	log_debug("session=%s <<< %s", s->id, line);
+	if ((verb = smtp_verb(line, &args)) != NULL) {
+		for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+			if (strcasecmp(verb, cmds[i].verb) == 0) {
+				c = &cmds[i];
+				break;
+			}
+	}
+	if (c == NULL) {
+		error(s, "500 5.5.2 Command unrecognized");
+		return;
+	}
+	if (c->id == CMD_HELO || c->id == CMD_EHLO)
+		snprintf(s->helo_line, sizeof(s->helo_line), "%s", c->verb);
+	if (!(c->states & s->state)) {
+		bad_state(s, c);
+		return;
+	}
+	if (c->check != NULL && !c->check(s, args))
+		return;
+	c->proceed(s, args);
+}
+
+/* data_done - the end of the data: check, replay, answer */
+static void
+data_done(struct session *s)
+{
+	struct envelope	 env;
+	struct up_result res;
+	const char	*reply = NULL, *reason = NULL, *to;
+	char		 tolist[1024];
+	size_t		 i, off = 0;
+
+	if (s->ds.flags & DS_BARE) {
+		reply = "554 5.6.0 Message contains bare CR or LF";
+		reason = "bare-cr-lf";
+	} else if (s->ds.flags & DS_NUL) {
+		reply = "554 5.6.0 Message contains NUL character";
+		reason = "nul";
+	} else if (s->ds.flags & DS_TOOBIG) {
+		reply = "552 5.3.4 Message size exceeds fixed limit";
+		reason = "too-big";
+	} else if (s->ds.flags & DS_LONGLINE) {
+		reply = "554 5.6.0 Line too long";
+		reason = "line-too-long";
+	} else if (s->tx.error) {
+		reply = "452 4.3.1 Insufficient system storage";
+		reason = "spool-error";
+		errno = s->tx.error;
+		log_warn("session=%s spill file", s->id);
+	}
+	tolist[0] = '\0';
+	for (i = 0; i < s->nrcpt && off < sizeof(tolist) - 1; i++) {
+		off += (size_t)snprintf(tolist + off, sizeof(tolist) - off,
+		    "%s<%s>", i ? "," : "", s->rcpts[i]);
+		if (off >= sizeof(tolist))
+			off = sizeof(tolist) - 1;
+	}
+	to = tolist;
+	if (reply != NULL) {
+		session_log(s, to, reason[0] == 's' ? "tempfail" :
+		    "protocol-error", reason, NULL);
+		session_reply(s, "%s", reply);
+		reset_transaction(s);
+		return;
+	}
+
+	memset(&env, 0, sizeof(env));
+	env.helo_line = s->helo_line;
+	env.helo = s->helo;
+	env.esmtp = s->esmtp;
+	env.from = s->mail.path.addr;
+	env.size = s->mail.size;
+	env.body = s->mail.body;
+	env.rcpts = s->rcpts;
+	env.nrcpt = s->nrcpt;
+	s->deliver(s->cfg, &env, &s->tx, &res);
+
+	switch (res.status) {
+	case UP_DELIVERED:
+		s->messages++;
+		session_log(s, to, "pass", "delivered", res.reply.text);
+		out_append(s, res.reply.text, res.reply.len);
+		break;
+	case UP_REJECTED:
+		session_log(s, to, res.reply.code >= 500 ? "reject" :
+		    "tempfail", "upstream", res.reply.text);
+		out_append(s, res.reply.text, res.reply.len);
+		break;
+	case UP_PARTIAL:
+		session_log(s, to, "tempfail", "partial", res.reply.text);
+		session_reply(s, "451 4.3.0 Try again later");
+		break;
+	case UP_UNAVAILABLE:
+	default:
+		log_warnx("session=%s upstream %s port %d: %s", s->id,
+		    s->cfg->smtp_ip, s->cfg->smtp_port, res.why);
+		session_log(s, to, "tempfail", "upstream-unavailable",
+		    res.reply.text);
+		out_append(s, res.reply.text, res.reply.len);
+		break;
+	}
+	reset_transaction(s);
+}
+
+/*
+ * pipelining_ok - with no PIPELINING agreed (before EHLO, after HELO),
+ * nothing may wait behind a command but a QUIT.
+ */
+static int
+pipelining_ok(struct session *s)
+{
+	size_t	n = linebuf_pending(&s->in);
+	const char *p = linebuf_data(&s->in);
+
+	if (s->fd != -1 && n == 0 && linebuf_wait(s->fd, 0) > 0)
+		if (linebuf_read(&s->in, s->fd) > 0) {
+			n = linebuf_pending(&s->in);
+			p = linebuf_data(&s->in);
+		}
+	if (n == 0)
+		return 1;
+	return n == 6 && strncasecmp(p, "QUIT\r\n", 6) == 0;
+}
+
+static void
+pipelining_violation(struct session *s)
+{
+	session_log_conn(s, "protocol-error", "pipelining");
+	session_reply(s, "503 5.5.0 Improper use of pipelining");
+	session_close(s);
+}
+
+/* session_greeting - the full greeting */
+void
+session_greeting(struct session *s)
+{
+	session_reply(s, "220 %s ESMTP %s", s->cfg->servername,
+	    s->cfg->serverid);
+}
+
+/*
+ * session_input - process every complete command and all message data
+ * that are buffered, queueing the replies.  Returns when more input is
+ * needed or the session is closing.
+ */
+void
+session_input(struct session *s)
+{
+	char	*line;
+	size_t	 len, used;
+	int	 r, wasdata;
+
+	while (s->state != S_QUIT && !s->dead) {
+		if (s->state == S_DATA) {
+			if (linebuf_pending(&s->in) == 0)
+				return;
+			r = smtp_data_scan(&s->ds, linebuf_data(&s->in),
+			    linebuf_pending(&s->in), &used, transcript_append,
+			    &s->tx);
+			linebuf_consume(&s->in, used);
+			if (r == 0 || r == -1)
+				continue;	/* -1: answered at the end */
+			if (!s->esmtp && !pipelining_ok(s)) {
+				pipelining_violation(s);
+				return;
+			}
+			data_done(s);
+			continue;
+		}
+		switch (linebuf_getline(&s->in,
+		    (size_t)s->cfg->max_command_line, &line, &len)) {
+		case LB_NEED:
+			return;
+		case LB_TOOLONG:
+			error(s, "500 5.5.2 Line too long");
+			break;
+		case LB_BARE:
+			session_log_conn(s, "protocol-error", "bare-cr-lf");
+			session_reply(s, "500 5.5.2 Bad line ending");
+			session_close(s);
+			return;
+		case LB_NUL:
+			session_log_conn(s, "protocol-error", "nul");
+			session_reply(s, "500 5.5.2 NUL character in command");
+			session_close(s);
+			return;
+		case LB_LINE:
+			wasdata = len >= 4 && strncasecmp(line, "DATA", 4) == 0;
+			if ((!s->esmtp || wasdata) && !pipelining_ok(s)) {
+				pipelining_violation(s);
+				return;
+			}
+			session_command(s, line);
+			break;
+		}
+		if (s->errors >= s->cfg->max_errors && s->state != S_QUIT) {
+			session_log_conn(s, "protocol-error",
+			    "too-many-errors");
+			session_reply(s, "421 4.7.0 Too many errors");
+			session_close(s);
+		}
+	}
+}
+
+int
+session_init(struct session *s, const struct config *cfg, int fd,
+    const struct ipaddr *client)
+{
+	size_t	lbsize;
+
+	memset(s, 0, sizeof(*s));
+	s->cfg = cfg;
+	s->fd = fd;
+	s->client = *client;
+	ipaddr_ntop(client, s->client_str, sizeof(s->client_str));
+	snprintf(s->id, sizeof(s->id), "%08x%08x", arc4random(),
+	    arc4random());
+	s->state = S_CONNECTED;
+	s->deliver = upstream_deliver;
+	s->started = time(NULL);
+	lbsize = (size_t)cfg->max_command_line * 2;
+	if (lbsize < LB_SIZE)
+		lbsize = LB_SIZE;
+	if (linebuf_init(&s->in, lbsize, 0) == -1)
+		return -1;
+	transcript_init(&s->tx, (size_t)cfg->spill_threshold,
+	    cfg->spool_dir);
+	smtp_data_init(&s->ds, (size_t)cfg->max_text_line,
+	    (size_t)cfg->max_message_size);
+	return 0;
+}
+
+void
+session_free(struct session *s)
+{
+	size_t	i;
+
+	for (i = 0; i < s->nrcpt; i++)
+		free(s->rcpts[i]);
+	free(s->rcpts);
+	free(s->out);
+	transcript_free(&s->tx);
+	linebuf_free(&s->in);
+	s->rcpts = NULL;
+	s->out = NULL;
+}
+
+/* flush - send the queued replies in one write; 0 on success */
+static int
+flush(struct session *s)
+{
+	ssize_t	w;
+	size_t	off = 0;
+
+	while (off < s->outlen) {
+		w = send(s->fd, s->out + off, s->outlen - off, MSG_NOSIGNAL);
+		if (w == -1) {
+			if (errno == EINTR)
+				continue;
+			s->outlen = 0;
+			s->dead = 1;
+			return -1;
+		}
+		off += (size_t)w;
+	}
+	s->outlen = 0;
+	return 0;
+}
+
+/*
+ * wait_input - wait for client bytes within the inactivity and session
+ * limits: 1 ready, 0 timed out, -1 aborted by the master.
+ */
+static int
+wait_input(struct session *s, int seconds)
+{
+	struct pollfd	pfd;
+	time_t		now, left;
+	int		n, wait;
+
+	for (;;) {
+		if (s->abort && *s->abort)
+			return -1;
+		now = time(NULL);
+		left = s->started + s->cfg->session_timeout - now;
+		wait = seconds;
+		if (left < wait)
+			wait = left > 0 ? (int)left : 0;
+		pfd.fd = s->fd;
+		pfd.events = POLLIN;
+		n = poll(&pfd, 1, wait * 1000);
+		if (n == -1 && errno == EINTR) {
+			seconds -= (int)(time(NULL) - now);
+			if (seconds < 0)
+				seconds = 0;
+			continue;
+		}
+		return n > 0 ? 1 : 0;
+	}
+}
+
+/* session_run - the whole session on a connected socket */
+void
+session_run(struct session *s)
+{
+	int	n;
+	ssize_t	r;
+
+	if (s->cfg->greet_delay > 0) {
+		session_reply(s, "220-%s ESMTP", s->cfg->servername);
+		if (flush(s) == -1)
+			return;
+		n = wait_input(s, s->cfg->greet_delay);
+		if (n == -1)
+			goto shutdown;
+		if (n == 1) {
+			if (linebuf_read(&s->in, s->fd) > 0) {
+				session_log_conn(s, "early-talker",
+				    "talked-before-greeting");
+				session_reply(s, "554 5.5.1 Protocol error: "
+				    "talked before greeting");
+				(void)flush(s);
+			}
+			return;
+		}
+	}
+	session_greeting(s);
+	for (;;) {
+		session_input(s);
+		if (flush(s) == -1 || s->state == S_QUIT || s->dead)
+			return;
+		n = wait_input(s, s->cfg->inactivity_timeout);
+		if (n == -1)
+			goto shutdown;
+		if (n == 0) {
+			session_log_conn(s, "tempfail", "timeout");
+			session_reply(s, "421 4.4.2 Timeout");
+			(void)flush(s);
+			return;
+		}
+		if ((r = linebuf_read(&s->in, s->fd)) <= 0) {
+			if (s->state & (S_MAIL | S_RCPT | S_DATA))
+				session_log_conn(s, "tempfail",
+				    "lost-connection");
+			return;
+		}
+	}
+shutdown:
+	session_log_conn(s, "tempfail", "shutdown");
+	session_reply(s, "421 4.3.2 Service shutting down");
+	(void)flush(s);
+}

@@ -1,0 +1,69 @@
+/*
+ * session - one SMTP session: the state machine and its I/O loop.
+ */
+#ifndef GREYGATE_SESSION_H
+#define GREYGATE_SESSION_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "cidr.h"
+#include "config.h"
+#include "linebuf.h"
+#include "smtp_parse.h"
+#include "transcript.h"
+#include "upstream.h"
+
+enum state {
+	S_CONNECTED = 0x01,	/* greeted, no HELO yet */
+	S_HELO = 0x02,		/* HELO/EHLO done, no transaction */
+	S_MAIL = 0x04,		/* MAIL accepted, no recipient yet */
+	S_RCPT = 0x08,		/* at least one recipient accepted */
+	S_DATA = 0x10,		/* reading message data */
+	S_QUIT = 0x20		/* closing */
+};
+
+typedef void (*deliver_fn)(const struct config *, const struct envelope *,
+    struct transcript *, struct up_result *);
+
+struct session {
+	const struct config *cfg;	/* configuration in force */
+	int		 fd;		/* client socket, -1 in tests */
+	char		 id[17];	/* session id for the logs */
+	struct ipaddr	 client;	/* client address */
+	char		 client_str[64]; /* and as text */
+	enum state	 state;		/* where the dialogue is */
+	int		 esmtp;		/* EHLO answered: may pipeline */
+	char		 helo[SMTP_DOMAIN_MAX + 1]; /* HELO/EHLO name */
+	char		 helo_line[SMTP_DOMAIN_MAX + 16]; /* as sent */
+	struct smtp_mail mail;		/* MAIL FROM of the transaction */
+	char		**rcpts;	/* accepted recipients */
+	size_t		 nrcpt;
+	size_t		 rcptcap;
+	size_t		 nrefused;	/* recipients refused */
+	struct transcript tx;		/* the message */
+	struct datascan	 ds;		/* framing of the message */
+	struct linebuf	 in;		/* client input */
+	char		*out;		/* replies not yet sent */
+	size_t		 outlen;
+	size_t		 outcap;
+	int		 errors;	/* 4xx/5xx replies so far */
+	int		 dead;		/* output failed: stop */
+	unsigned long	 messages;	/* delivered in this session */
+	time_t		 started;	/* for session_timeout */
+	deliver_fn	 deliver;	/* upstream_deliver, or a fake */
+	volatile sig_atomic_t *abort;	/* set by the worker's SIGINT */
+};
+
+int	session_init(struct session *, const struct config *, int,
+	    const struct ipaddr *);
+void	session_free(struct session *);
+void	session_greeting(struct session *);
+void	session_input(struct session *);
+void	session_run(struct session *);
+void	session_reply(struct session *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+const char *session_state_name(enum state);
+
+#endif

@@ -1,0 +1,433 @@
+/*
+ * upstream - replays one accepted transaction to the real mail server
+ * with plain sockets and reports what it said.  Every reply is read whole
+ * and checked; nothing is assumed.  The caller answers the client only
+ * from the result, so greygate never says 250 for mail the upstream did
+ * not take.  Every wait has a timeout; a slow or silent upstream is
+ * "unavailable", never "accepted".
+ */
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cidr.h"
+#include "linebuf.h"
+#include "log.h"
+#include "upstream.h"
+
+#define UP_LINE_MAX	2048	/* one reply line */
+#define UP_BUF		8192	/* read buffer */
+
+struct upconn {
+	int		 fd;		/* socket to upstream */
+	struct linebuf	 lb;		/* its replies */
+	int		 timeout;	/* seconds per reply */
+	const char	*why;		/* first failure, for the log */
+};
+
+/* connect_timeout - a TCP connection to ip:port within timeout seconds */
+static int
+connect_timeout(const char *ipstr, int port, int timeout, const char **why)
+{
+	struct sockaddr_storage	 ss;
+	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
+	struct ipaddr		 ip;
+	struct pollfd		 pfd;
+	socklen_t		 slen, elen;
+	int			 fd, flags, err = 0, one = 1, n;
+
+	memset(&ss, 0, sizeof(ss));
+	if (ipaddr_parse(ipstr, &ip) == -1) {
+		*why = "bad smtp_ip";
+		return -1;
+	}
+	if (ip.family == AF_INET) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		memcpy(&sin->sin_addr, ip.addr, 4);
+		slen = sizeof(*sin);
+	} else {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		memcpy(&sin6->sin6_addr, ip.addr, 16);
+		slen = sizeof(*sin6);
+	}
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, 0)) == -1) {
+		*why = "socket failed";
+		return -1;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&ss, slen) == -1) {
+		if (errno != EINPROGRESS) {
+			*why = "connection refused";
+			close(fd);
+			return -1;
+		}
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		do {
+			n = poll(&pfd, 1, timeout * 1000);
+		} while (n == -1 && errno == EINTR);
+		if (n <= 0) {
+			*why = "connect timed out";
+			close(fd);
+			return -1;
+		}
+		elen = sizeof(err);
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) == -1 ||
+		    err != 0) {
+			*why = "connection refused";
+			close(fd);
+			return -1;
+		}
+	}
+	if ((flags = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == -1) {
+		*why = "fcntl failed";
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * upstream_parse_line - "DDD text", "DDD-text" or "DDD": the code and
+ * whether more lines follow.  -1 when the line is not a reply line.
+ */
+int
+upstream_parse_line(const char *line, size_t len, int *code, int *more)
+{
+	if (len < 3 || line[0] < '2' || line[0] > '5' ||
+	    !isdigit((unsigned char)line[1]) ||
+	    !isdigit((unsigned char)line[2]))
+		return -1;
+	if (len > 3 && line[3] != ' ' && line[3] != '-')
+		return -1;
+	*code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+	*more = len > 3 && line[3] == '-';
+	return 0;
+}
+
+static long
+now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* up_reply - read one whole reply within the reply timeout */
+static int
+up_reply(struct upconn *u, struct up_reply *r)
+{
+	long		 deadline = now_ms() + u->timeout * 1000L;
+	char		*line;
+	size_t		 len;
+	int		 code, more, first = 1, n;
+	ssize_t		 got;
+
+	r->code = 0;
+	r->len = 0;
+	for (;;) {
+		switch (linebuf_getline(&u->lb, UP_LINE_MAX, &line, &len)) {
+		case LB_LINE:
+			break;
+		case LB_NEED:
+			n = linebuf_wait(u->fd, (int)(deadline - now_ms() > 0 ?
+			    deadline - now_ms() : 0));
+			if (n <= 0) {
+				u->why = "timed out waiting for a reply";
+				return -1;
+			}
+			if ((got = linebuf_read(&u->lb, u->fd)) <= 0) {
+				u->why = "closed the connection";
+				return -1;
+			}
+			continue;
+		default:
+			u->why = "sent an over-long reply line";
+			return -1;
+		}
+		if (upstream_parse_line(line, len, &code, &more) == -1 ||
+		    (!first && code != r->code)) {
+			u->why = "sent a malformed reply";
+			return -1;
+		}
+		first = 0;
+		r->code = code;
+		if (r->len + len + 2 < sizeof(r->text)) {
+			memcpy(r->text + r->len, line, len);
+			memcpy(r->text + r->len + len, "\r\n", 2);
+			r->len += len + 2;
+			r->text[r->len] = '\0';
+		}
+		if (!more)
+			return 0;
+	}
+}
+
+/* up_write - all of buf within the reply timeout (a datasink_fn) */
+static int
+up_write(void *arg, const char *buf, size_t len)
+{
+	struct upconn	*u = arg;
+	struct pollfd	 pfd;
+	ssize_t		 w;
+	int		 n;
+
+	while (len > 0) {
+		w = send(u->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				u->why = "closed the connection";
+				return -1;
+			}
+			pfd.fd = u->fd;
+			pfd.events = POLLOUT;
+			do {
+				n = poll(&pfd, 1, u->timeout * 1000);
+			} while (n == -1 && errno == EINTR);
+			if (n <= 0) {
+				u->why = "timed out accepting data";
+				return -1;
+			}
+			continue;
+		}
+		buf += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+static int	up_printf(struct upconn *, char *, size_t, size_t *,
+		    const char *, ...) __attribute__((format(printf, 5, 6)));
+
+/* up_printf - append a command to buf; -1 when it does not fit */
+static int
+up_printf(struct upconn *u, char *buf, size_t size, size_t *off,
+    const char *fmt, ...)
+{
+	va_list	ap;
+	int	n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *off, size - *off, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= size - *off) {
+		u->why = "command too long";
+		return -1;
+	}
+	*off += (size_t)n;
+	return 0;
+}
+
+/* has_ext - does an EHLO reply announce keyword? */
+static int
+has_ext(const struct up_reply *r, const char *kw)
+{
+	const char	*p = r->text, *eol;
+	size_t		 kl = strlen(kw);
+
+	while ((eol = strstr(p, "\r\n")) != NULL) {
+		if ((size_t)(eol - p) >= 4 + kl && strncasecmp(p + 4, kw, kl)
+		    == 0 && (p[4 + kl] == ' ' || p[4 + kl] == '\r' ||
+		    p[4 + kl] == '='))
+			return 1;
+		p = eol + 2;
+	}
+	return 0;
+}
+
+static void
+set_unavailable(struct up_result *res, const char *why)
+{
+	static const char msg[] =
+	    "451 4.4.1 Upstream server unavailable, try again later\r\n";
+
+	res->status = UP_UNAVAILABLE;
+	res->why = why;
+	res->reply.code = 451;
+	memcpy(res->reply.text, msg, sizeof(msg));
+	res->reply.len = sizeof(msg) - 1;
+}
+
+/* relay - a 4xx/5xx reply goes back to the client; anything else is odd */
+static void
+relay(struct up_result *res, const struct up_reply *r, const char *why)
+{
+	if (r->code < 400) {
+		set_unavailable(res, why);
+		return;
+	}
+	res->status = UP_REJECTED;
+	res->why = why;
+	res->reply = *r;
+}
+
+/* replay - the dialogue proper; the caller owns the connection */
+static void
+replay(struct upconn *u, const struct envelope *env, struct transcript *tx,
+    struct up_result *res)
+{
+	struct up_reply	 r, ehlo;
+	char		 cmd[8192], num[32];
+	size_t		 off = 0, i, nok = 0;
+	int		 pipelining, first_bad = -1;
+	struct up_reply	 bad;
+
+	memset(&bad, 0, sizeof(bad));
+
+	if (up_reply(u, &r) == -1)
+		return set_unavailable(res, u->why);
+	if (r.code != 220)
+		return set_unavailable(res, "refused the connection");
+
+	if (up_printf(u, cmd, sizeof(cmd), &off, "%s%s\r\n", env->helo_line,
+	    "") == -1 || up_write(u, cmd, off) == -1 || up_reply(u, &ehlo) ==
+	    -1)
+		return set_unavailable(res, u->why);
+	if (ehlo.code / 100 != 2 && env->esmtp && ehlo.code / 100 == 5) {
+		off = 0;
+		if (up_printf(u, cmd, sizeof(cmd), &off, "HELO %s%s\r\n",
+		    env->helo, "") == -1 || up_write(u, cmd, off) == -1 ||
+		    up_reply(u, &ehlo) == -1)
+			return set_unavailable(res, u->why);
+		memset(ehlo.text, 0, 4);	/* no extensions after HELO */
+		ehlo.len = 0;
+	}
+	if (ehlo.code / 100 != 2)
+		return set_unavailable(res, "refused our HELO");
+	pipelining = env->esmtp && has_ext(&ehlo, "PIPELINING");
+
+	off = 0;
+	if (up_printf(u, cmd, sizeof(cmd), &off, "MAIL FROM:<%s>%s",
+	    env->from, "") == -1)
+		return set_unavailable(res, u->why);
+	if (env->size >= 0 && env->esmtp && has_ext(&ehlo, "SIZE")) {
+		snprintf(num, sizeof(num), "%lld", env->size);
+		if (up_printf(u, cmd, sizeof(cmd), &off, " SIZE=%s%s", num,
+		    "") == -1)
+			return set_unavailable(res, u->why);
+	}
+	if (env->body != 0 && env->esmtp && has_ext(&ehlo, "8BITMIME") &&
+	    up_printf(u, cmd, sizeof(cmd), &off, " BODY=%s%s",
+	    env->body == 8 ? "8BITMIME" : "7BIT", "") == -1)
+		return set_unavailable(res, u->why);
+	if (up_printf(u, cmd, sizeof(cmd), &off, "\r\n%s%s", "", "") == -1)
+		return set_unavailable(res, u->why);
+
+	/* MAIL and the RCPTs go in one group when upstream pipelines */
+	if (pipelining) {
+		for (i = 0; i < env->nrcpt; i++) {
+			if (off > sizeof(cmd) - 600) {
+				if (up_write(u, cmd, off) == -1)
+					return set_unavailable(res, u->why);
+				off = 0;
+			}
+			if (up_printf(u, cmd, sizeof(cmd), &off,
+			    "RCPT TO:<%s>%s\r\n", env->rcpts[i], "") == -1)
+				return set_unavailable(res, u->why);
+		}
+	}
+	if (up_write(u, cmd, off) == -1 || up_reply(u, &r) == -1)
+		return set_unavailable(res, u->why);
+	if (r.code / 100 != 2)
+		return relay(res, &r, "sender refused");
+	for (i = 0; i < env->nrcpt; i++) {
+		if (!pipelining) {
+			off = 0;
+			if (up_printf(u, cmd, sizeof(cmd), &off,
+			    "RCPT TO:<%s>%s\r\n", env->rcpts[i], "") == -1 ||
+			    up_write(u, cmd, off) == -1)
+				return set_unavailable(res, u->why);
+		}
+		if (up_reply(u, &r) == -1)
+			return set_unavailable(res, u->why);
+		if (r.code / 100 == 2)
+			nok++;
+		else if (first_bad == -1) {
+			first_bad = (int)i;
+			bad = r;
+		}
+	}
+	if (nok == 0)
+		return relay(res, &bad, "every recipient refused");
+	if (first_bad != -1) {
+		res->status = UP_PARTIAL;
+		res->why = "some recipients refused";
+		res->reply = bad;
+		return;
+	}
+
+	if (up_write(u, "DATA\r\n", 6) == -1 || up_reply(u, &r) == -1)
+		return set_unavailable(res, u->why);
+	if (r.code != 354)
+		return relay(res, &r, "DATA refused");
+	if (transcript_replay(tx, up_write, u) == -1 ||
+	    up_write(u, ".\r\n", 3) == -1 || up_reply(u, &r) == -1)
+		return set_unavailable(res, u->why ? u->why :
+		    "spill file unreadable");
+	if (r.code / 100 == 2) {
+		res->status = UP_DELIVERED;
+		res->why = "accepted";
+		res->reply = r;
+		return;
+	}
+	relay(res, &r, "message refused");
+}
+
+/*
+ * upstream_deliver - connect, replay, QUIT.  res says what happened and
+ * carries the reply the client must hear.
+ */
+void
+upstream_deliver(const struct config *c, const struct envelope *env,
+    struct transcript *tx, struct up_result *res)
+{
+	struct upconn	u;
+	struct up_reply	r;
+	const char	*why = NULL;
+
+	memset(res, 0, sizeof(*res));
+	memset(&u, 0, sizeof(u));
+	u.timeout = c->upstream_timeout;
+	if ((u.fd = connect_timeout(c->smtp_ip, c->smtp_port,
+	    c->upstream_connect_timeout, &why)) == -1) {
+		set_unavailable(res, why);
+		return;
+	}
+	if (linebuf_init(&u.lb, UP_BUF, 1) == -1) {
+		close(u.fd);
+		set_unavailable(res, "out of memory");
+		return;
+	}
+	replay(&u, env, tx, res);
+	if (res->status != UP_UNAVAILABLE) {
+		/* a polite end; its answer changes nothing */
+		u.timeout = u.timeout < 5 ? u.timeout : 5;
+		if (up_write(&u, "QUIT\r\n", 6) == 0)
+			(void)up_reply(&u, &r);
+	}
+	linebuf_free(&u.lb);
+	close(u.fd);
+}

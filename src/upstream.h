@@ -1,0 +1,48 @@
+/*
+ * upstream - the SMTP client that replays a transaction to the real server.
+ */
+#ifndef GREYGATE_UPSTREAM_H
+#define GREYGATE_UPSTREAM_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "transcript.h"
+
+#define UP_REPLY_MAX	4096	/* a relayed reply, all lines */
+
+enum up_status {
+	UP_DELIVERED,		/* upstream said 2xx to the final dot */
+	UP_REJECTED,		/* a 4xx/5xx to relay to the client */
+	UP_PARTIAL,		/* some recipients refused: not sent */
+	UP_UNAVAILABLE		/* down, slow, closed or garbled */
+};
+
+struct envelope {
+	const char	*helo_line;	/* the client's HELO/EHLO line */
+	const char	*helo;		/* the name it gave */
+	int		 esmtp;		/* it used EHLO */
+	const char	*from;		/* reverse-path, "" for <> */
+	long long	 size;		/* SIZE=, -1 if absent */
+	int		 body;		/* BODY=: 0, 7 or 8 */
+	char		**rcpts;	/* accepted recipients */
+	size_t		 nrcpt;
+};
+
+struct up_reply {
+	int	 code;			/* three-digit code */
+	size_t	 len;			/* octets in text */
+	char	 text[UP_REPLY_MAX];	/* all lines, each with CRLF */
+};
+
+struct up_result {
+	enum up_status	 status;
+	struct up_reply	 reply;		/* the reply to relay or log */
+	const char	*why;		/* for the log when unavailable */
+};
+
+void	upstream_deliver(const struct config *, const struct envelope *,
+	    struct transcript *, struct up_result *);
+int	upstream_parse_line(const char *, size_t, int *, int *);
+
+#endif

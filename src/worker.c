@@ -1,0 +1,173 @@
+/*
+ * worker - a pre-forked process: drops privileges, then accepts one
+ * connection at a time and runs its session to the end.  It reports its
+ * state in the shared scoreboard so the master can size the pool, and
+ * leaves after max_sessions_per_worker sessions or when told to.  A
+ * SIGTERM never cuts a session short; a SIGINT (end of shutdown_timeout)
+ * answers 421 and closes.
+ */
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "privdrop.h"
+#include "session.h"
+#include "worker.h"
+
+static volatile sig_atomic_t worker_stop;	/* SIGTERM: leave when idle */
+static volatile sig_atomic_t worker_abort;	/* SIGINT: end the session */
+
+static void
+worker_sig(int sig)
+{
+	if (sig == SIGTERM)
+		worker_stop = 1;
+	else if (sig == SIGINT)
+		worker_abort = worker_stop = 1;
+}
+
+/* worker_count_client - sessions in progress from this address */
+int
+worker_count_client(const struct scoreboard *sb, int nslots,
+    const struct ipaddr *ip)
+{
+	int	i, n = 0;
+
+	for (i = 0; i < nslots; i++)
+		if (sb->slots[i].pid != 0 && sb->slots[i].state == SLOT_BUSY &&
+		    ipaddr_equal(&sb->slots[i].client, ip))
+			n++;
+	return n;
+}
+
+/* worker_serve - one accepted connection, start to end */
+static void
+worker_serve(const struct config *cfg, struct scoreboard *sb, int me,
+    int fd, const struct sockaddr *sa, sigset_t *sessmask)
+{
+	struct session	 s;
+	struct ipaddr	 ip;
+	struct slot	*slot = &sb->slots[me];
+	char		 addr[64];
+	int		 one = 1, flags;
+	static const char toomany[] =
+	    "421 4.7.0 Too many connections from your address\r\n";
+
+	if (ipaddr_from_sockaddr(sa, &ip) == -1) {
+		close(fd);
+		return;
+	}
+	if ((flags = fcntl(fd, F_GETFL)) != -1)
+		(void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	slot->client = ip;
+	slot->state = SLOT_BUSY;
+	ipaddr_ntop(&ip, addr, sizeof(addr));
+	setproctitle("worker: %s", addr);
+
+	if (cfg->max_connections_per_ip > 0 && worker_count_client(sb,
+	    MAX_SLOTS, &ip) > cfg->max_connections_per_ip) {
+		log_info("client=%s action=tempfail reason=too-many-connections",
+		    addr);
+		(void)send(fd, toomany, sizeof(toomany) - 1, MSG_NOSIGNAL);
+	} else if (session_init(&s, cfg, fd, &ip) == -1) {
+		log_warn("session_init");
+	} else {
+		{
+			struct timeval tv = { cfg->inactivity_timeout, 0 };
+
+			(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv,
+			    sizeof(tv));
+		}
+		s.abort = &worker_abort;
+		sigprocmask(SIG_SETMASK, sessmask, NULL);
+		session_run(&s);
+		slot->messages += s.messages;
+		session_free(&s);
+	}
+	close(fd);
+	slot->sessions++;
+}
+
+void
+worker_main(const struct config *cfg, const struct listeners *ls,
+    struct scoreboard *sb, int me, const struct privs *pv)
+{
+	struct pollfd		 pfd[MAX_LISTEN];
+	struct sockaddr_storage	 ss;
+	struct sigaction	 sa;
+	sigset_t		 blocked, waitmask, sessmask;
+	socklen_t		 slen;
+	size_t			 i;
+	int			 fd, n, served = 0;
+
+	log_procname("worker");
+	setproctitle("worker: starting");
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = worker_sig;		/* no SA_RESTART: interrupt */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &sa, NULL);
+
+	/* TERM and INT are delivered only where the worker can act on them */
+	sigemptyset(&blocked);
+	sigaddset(&blocked, SIGTERM);
+	sigaddset(&blocked, SIGINT);
+	sigprocmask(SIG_SETMASK, &blocked, NULL);
+	sigemptyset(&waitmask);
+	sigemptyset(&sessmask);
+	sigaddset(&sessmask, SIGTERM);
+
+	if (pv->drop)
+		privdrop_apply(cfg->chroot, pv->uid, pv->gid);
+
+	for (i = 0; i < ls->n; i++) {
+		pfd[i].fd = ls->fd[i];
+		pfd[i].events = POLLIN;
+	}
+	while (!worker_stop && served < cfg->max_sessions_per_worker) {
+		sb->slots[me].state = SLOT_IDLE;
+		setproctitle("worker: idle");
+		n = ppoll(pfd, ls->n, NULL, &waitmask);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			fatal("poll");
+		}
+		for (i = 0; i < ls->n && !worker_stop; i++) {
+			if (!(pfd[i].revents & POLLIN))
+				continue;
+			slen = sizeof(ss);
+			fd = accept4(ls->fd[i], (struct sockaddr *)&ss, &slen,
+			    SOCK_CLOEXEC);
+			if (fd == -1)
+				continue;	/* another worker took it */
+			worker_serve(cfg, sb, me, fd, (struct sockaddr *)&ss,
+			    &sessmask);
+			sigprocmask(SIG_SETMASK, &blocked, NULL);
+			served++;
+			sb->slots[me].state = SLOT_IDLE;
+			break;
+		}
+	}
+	exit(0);
+}
