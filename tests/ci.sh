@@ -1,0 +1,90 @@
+#!/bin/sh
+# ci.sh - install what is needed (Debian, as root), build, and run the
+# whole test suite: a -Werror build with `make check` (unit + bats),
+# the unit tests under valgrind, the man pages through mandoc -Tlint,
+# `make distcheck`, and the suite again under AddressSanitizer + UBSan.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+jobs=$(nproc 2>/dev/null || echo 2)
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+	export DEBIAN_FRONTEND=noninteractive
+	# Postfix is installed for smtp-sink only: no MTA configuration,
+	# and it is never left running.
+	echo "postfix postfix/main_mailer_type select No configuration" |
+	    debconf-set-selections
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends \
+	    build-essential autoconf automake pkg-config \
+	    libbsd-dev libconfuse-dev \
+	    bats swaks postfix python3 valgrind mandoc procps \
+	    adduser >/dev/null
+	if command -v postfix >/dev/null 2>&1; then
+		postfix status >/dev/null 2>&1 && postfix stop || true
+	fi
+	id greygate >/dev/null 2>&1 ||
+	    adduser --system --group --no-create-home greygate
+fi
+
+summary() {
+	# "N passed, N failed" from automake's .trs files
+	p=$(cat "$@" 2>/dev/null | grep -c '^:test-result: \(PASS\|XFAIL\)' || true)
+	f=$(cat "$@" 2>/dev/null | grep -c '^:test-result: \(FAIL\|XPASS\|ERROR\)' || true)
+	s=$(cat "$@" 2>/dev/null | grep -c '^:test-result: SKIP' || true)
+	echo "$1" | sed 's,/.*,,' >/dev/null
+	echo "$p passed, $f failed, $s skipped"
+}
+
+run_check() {
+	# $1: build directory; the rest: configure arguments
+	dir=$1
+	shift
+	rm -rf "$dir"
+	mkdir "$dir"
+	(
+		cd "$dir"
+		"$top/configure" --enable-werror "$@" >/dev/null
+		make -j"$jobs" >/dev/null
+		if ! make -j"$jobs" check; then
+			cat test-suite.log || true
+			for f in tests/bats/*.log; do
+				echo "=== $f"; cat "$f"
+			done
+			exit 1
+		fi
+	)
+}
+
+echo "=== autoreconf"
+autoreconf -fi >/dev/null 2>&1
+
+echo "=== plain build, make check"
+run_check "$top/_build/plain"
+trs_plain=$(find "$top/_build/plain" -name '*.trs')
+
+echo "=== unit tests under valgrind"
+(cd "$top/_build/plain" && make check-valgrind)
+
+echo "=== mandoc -Tlint"
+out=$(mandoc -Tlint "$top/man/greygated.8" "$top/man/greygate.conf.5" 2>&1 || true)
+if [ -n "$out" ]; then
+	echo "$out"
+	exit 1
+fi
+
+echo "=== AddressSanitizer + UBSan build, make check"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    run_check "$top/_build/asan" \
+    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+    LDFLAGS="-fsanitize=address,undefined"
+trs_asan=$(find "$top/_build/asan" -name '*.trs')
+
+echo "=== make distcheck"
+(cd "$top/_build/plain" && make distcheck >/dev/null)
+
+echo "=== summary"
+echo "plain:" $(summary $trs_plain)
+echo "asan:" $(summary $trs_asan)
+summary $trs_plain $trs_asan
