@@ -778,9 +778,11 @@ wait_input(struct session *s, int seconds)
 			return -1;
 		now = time(NULL);
 		left = s->started + s->cfg->session_timeout - now;
+		if (left <= 0)
+			return 0;	/* even a client that drips bytes */
 		wait = seconds;
 		if (left < wait)
-			wait = left > 0 ? (int)left : 0;
+			wait = (int)left;
 		pfd.fd = s->fd;
 		pfd.events = POLLIN;
 		n = poll(&pfd, 1, wait * 1000);

@@ -32,7 +32,6 @@ summary() {
 	p=$(cat "$@" 2>/dev/null | grep -c '^:test-result: \(PASS\|XFAIL\)' || true)
 	f=$(cat "$@" 2>/dev/null | grep -c '^:test-result: \(FAIL\|XPASS\|ERROR\)' || true)
 	s=$(cat "$@" 2>/dev/null | grep -c '^:test-result: SKIP' || true)
-	echo "$1" | sed 's,/.*,,' >/dev/null
 	echo "$p passed, $f failed, $s skipped"
 }
 
