@@ -237,7 +237,7 @@ static int
 check_helo(struct session *s, const char *args)
 {
 	if (smtp_check_helo(args) == -1) {
-		error(s, s->helo_line[0] == 'E' || s->helo_line[0] == 'e' ?
+		error(s, toupper((unsigned char)s->verb[0]) == 'E' ?
 		    "501 5.5.4 Syntax: EHLO hostname" :
 		    "501 5.5.4 Syntax: HELO hostname");
 		return 0;
@@ -323,18 +323,19 @@ check_vrfy(struct session *s, const char *args)
 }
 
 static void
-hello(struct session *s, const char *verb, const char *args)
+hello(struct session *s, const char *args)
 {
 	reset_transaction(s);
 	(void)strlcpy(s->helo, args, sizeof(s->helo));
-	snprintf(s->helo_line, sizeof(s->helo_line), "%s %s", verb, args);
+	/* replayed upstream as the client sent it */
+	snprintf(s->helo_line, sizeof(s->helo_line), "%s %s", s->verb, args);
 	session_enter_state(s, S_HELO);
 }
 
 static void
 do_helo(struct session *s, const char *args)
 {
-	hello(s, "HELO", args);
+	hello(s, args);
 	s->esmtp = 0;
 	session_reply(s, "250 %s Hello %s [%s]", s->cfg->servername, args,
 	    s->client_str);
@@ -343,7 +344,7 @@ do_helo(struct session *s, const char *args)
 static void
 do_ehlo(struct session *s, const char *args)
 {
-	hello(s, "EHLO", args);
+	hello(s, args);
 	s->esmtp = 1;
 	session_reply(s, "250-%s Hello %s [%s]", s->cfg->servername, args,
 	    s->client_str);
@@ -504,8 +505,7 @@ session_command(struct session *s, char *line)
 		error(s, "500 5.5.2 Command unrecognized");
 		return;
 	}
-	if (c->id == CMD_HELO || c->id == CMD_EHLO)
-		snprintf(s->helo_line, sizeof(s->helo_line), "%s", c->verb);
+	(void)strlcpy(s->verb, verb, sizeof(s->verb));
 	if (!(c->states & s->state)) {
 		bad_state(s, c);
 		return;

@@ -37,6 +37,7 @@ struct session {
 	int		 esmtp;		/* EHLO answered: may pipeline */
 	char		 helo[SMTP_DOMAIN_MAX + 1]; /* HELO/EHLO name */
 	char		 helo_line[SMTP_DOMAIN_MAX + 16]; /* as sent */
+	char		 verb[16];	/* verb of the command, as typed */
 	struct smtp_mail mail;		/* MAIL FROM of the transaction */
 	char		**rcpts;	/* accepted recipients */
 	size_t		 nrcpt;

@@ -622,8 +622,15 @@ elapsed_between() {
 	fi
 }
 
-# deliver [STEP...] - a plain transaction; extra STEPs go before QUIT
+# simple_session [STEP...] - one plain message; extra STEPs go before QUIT
 simple_session() {
 	smtp "EHLO client.example" "MAIL FROM:<alice@example.com>" \
 		"RCPT TO:<bob@example.org>" "DATA" "+Subject: hi" "+" "+hello" "." "$@" "QUIT"
+}
+
+# session_pids - processes holding an established connection on $PORT
+# (the workers serving sessions)
+session_pids() {
+	ss -Htnp state established "( sport = :$PORT )" 2>/dev/null |
+		grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u
 }
