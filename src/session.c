@@ -391,6 +391,12 @@ do_rcpt(struct session *s, const char *args)
 			error(s, reply);
 		return;
 	}
+	for (ncap = 0; ncap < s->nrcpt; ncap++)
+		if (strcasecmp(s->rcpts[ncap], cur_rcpt.addr) == 0) {
+			/* the same recipient twice is delivered once */
+			session_reply(s, "250 2.1.5 OK");
+			return;
+		}
 	if (s->nrcpt == s->rcptcap) {
 		ncap = s->rcptcap ? s->rcptcap * 2 : 8;
 		if ((nr = reallocarray(s->rcpts, ncap, sizeof(*nr))) == NULL) {
