@@ -64,6 +64,26 @@ ipaddr_equal(const struct ipaddr *a, const struct ipaddr *b)
 	    memcmp(a->addr, b->addr, a->family == AF_INET ? 4 : 16) == 0;
 }
 
+/* ipaddr_sockaddr - address and port as a sockaddr; returns its length */
+socklen_t
+ipaddr_sockaddr(const struct ipaddr *ip, int port, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in	*sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (ip->family == AF_INET) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		memcpy(&sin->sin_addr, ip->addr, 4);
+		return sizeof(*sin);
+	}
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons((uint16_t)port);
+	memcpy(&sin6->sin6_addr, ip->addr, 16);
+	return sizeof(*sin6);
+}
+
 const char *
 ipaddr_ntop(const struct ipaddr *ip, char *buf, size_t len)
 {

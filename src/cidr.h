@@ -27,5 +27,6 @@ int	ipaddr_parse(const char *, struct ipaddr *);
 int	ipaddr_from_sockaddr(const struct sockaddr *, struct ipaddr *);
 int	ipaddr_equal(const struct ipaddr *, const struct ipaddr *);
 const char *ipaddr_ntop(const struct ipaddr *, char *, size_t);
+socklen_t ipaddr_sockaddr(const struct ipaddr *, int, struct sockaddr_storage *);
 
 #endif

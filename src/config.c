@@ -135,20 +135,26 @@ static void	 conf_error(cfg_t *, const char *, va_list)
 static void	 conf_fail(int, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 
-/* conf_error - libconfuse's error callback: keep the first error */
+/* conf_record - keep the first error, as FILE:LINE: reason */
 static void
-conf_error(cfg_t *cfg, const char *fmt, va_list ap)
+conf_record(int line, const char *msg)
 {
-	char	msg[512];
-	int	line = cfg ? cfg->line : 0;
-
-	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (ld.failed++)
 		return;
 	if (line > 0)
 		snprintf(ld.err, ld.errlen, "%s:%d: %s", ld.path, line, msg);
 	else
 		snprintf(ld.err, ld.errlen, "%s: %s", ld.path, msg);
+}
+
+/* conf_error - libconfuse's error callback */
+static void
+conf_error(cfg_t *cfg, const char *fmt, va_list ap)
+{
+	char	msg[512];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	conf_record(cfg ? cfg->line : 0, msg);
 }
 
 /* conf_fail - an error found after parsing, at the line of a key */
@@ -161,12 +167,7 @@ conf_fail(int line, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (ld.failed++)
-		return;
-	if (line > 0)
-		snprintf(ld.err, ld.errlen, "%s:%d: %s", ld.path, line, msg);
-	else
-		snprintf(ld.err, ld.errlen, "%s: %s", ld.path, msg);
+	conf_record(line, msg);
 }
 
 static int

@@ -61,8 +61,6 @@ static int
 bind_one(const char *addr, int port, int backlog)
 {
 	struct sockaddr_storage	 ss;
-	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
 	struct ipaddr		 ip;
 	socklen_t		 slen;
 	int			 fd, one = 1, saved;
@@ -71,18 +69,7 @@ bind_one(const char *addr, int port, int backlog)
 		errno = EINVAL;
 		return -1;
 	}
-	memset(&ss, 0, sizeof(ss));
-	if (ip.family == AF_INET) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
-		memcpy(&sin->sin_addr, ip.addr, 4);
-		slen = sizeof(*sin);
-	} else {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
-		memcpy(&sin6->sin6_addr, ip.addr, 16);
-		slen = sizeof(*sin6);
-	}
+	slen = ipaddr_sockaddr(&ip, port, &ss);
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0);
 	if (fd == -1)

@@ -45,29 +45,16 @@ static int
 connect_timeout(const char *ipstr, int port, int timeout, const char **why)
 {
 	struct sockaddr_storage	 ss;
-	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
 	struct ipaddr		 ip;
 	struct pollfd		 pfd;
 	socklen_t		 slen, elen;
 	int			 fd, flags, err = 0, one = 1, n;
 
-	memset(&ss, 0, sizeof(ss));
 	if (ipaddr_parse(ipstr, &ip) == -1) {
 		*why = "bad smtp_ip";
 		return -1;
 	}
-	if (ip.family == AF_INET) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)port);
-		memcpy(&sin->sin_addr, ip.addr, 4);
-		slen = sizeof(*sin);
-	} else {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)port);
-		memcpy(&sin6->sin6_addr, ip.addr, 16);
-		slen = sizeof(*sin6);
-	}
+	slen = ipaddr_sockaddr(&ip, port, &ss);
 	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC |
 	    SOCK_NONBLOCK, 0)) == -1) {
 		*why = "socket failed";
