@@ -135,6 +135,8 @@ spawn(struct config *c, struct listeners *ls, const struct privs *pv)
 		return;
 	memset(&sb->slots[i], 0, sizeof(sb->slots[i]));
 	sb->slots[i].state = SLOT_STARTING;
+	if (i >= sb->nslots)
+		sb->nslots = i + 1;
 	sb->slots[i].gen = generation;
 	switch (pid = fork()) {
 	case -1:
@@ -160,7 +162,7 @@ reap(void)
 	int	st, i;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-		for (i = 0; i < MAX_SLOTS; i++)
+		for (i = 0; i < sb->nslots; i++)
 			if (sb->slots[i].pid == pid)
 				break;
 		if (WIFSIGNALED(st))
@@ -169,7 +171,7 @@ reap(void)
 		else if (WIFEXITED(st) && WEXITSTATUS(st) != 0)
 			log_warnx("worker %ld exited with status %d",
 			    (long)pid, WEXITSTATUS(st));
-		if (i == MAX_SLOTS)
+		if (i == sb->nslots)
 			continue;
 		retired_sessions += sb->slots[i].sessions;
 		retired_messages += sb->slots[i].messages;
@@ -183,7 +185,7 @@ signal_workers(int sig, int all)
 {
 	int	i;
 
-	for (i = 0; i < MAX_SLOTS; i++)
+	for (i = 0; i < sb->nslots; i++)
 		if (sb->slots[i].pid != 0 && (all ||
 		    sb->slots[i].gen != generation))
 			(void)kill(sb->slots[i].pid, sig);
@@ -196,7 +198,7 @@ maintain(struct config *c, struct listeners *ls, const struct privs *pv,
 {
 	int	i, live = 0, idle = 0, want;
 
-	for (i = 0; i < MAX_SLOTS; i++) {
+	for (i = 0; i < sb->nslots; i++) {
 		if (sb->slots[i].pid == 0)
 			continue;
 		live++;
@@ -214,7 +216,7 @@ maintain(struct config *c, struct listeners *ls, const struct privs *pv,
 		live++;
 	}
 	if (idle > c->max_spare_workers) {
-		for (i = 0; i < MAX_SLOTS && idle > c->max_spare_workers; i++)
+		for (i = 0; i < sb->nslots && idle > c->max_spare_workers; i++)
 			if (sb->slots[i].pid != 0 && sb->slots[i].state ==
 			    SLOT_IDLE && sb->slots[i].gen == generation) {
 				(void)kill(sb->slots[i].pid, SIGTERM);
@@ -231,7 +233,7 @@ counters(void)
 	    retired_messages;
 	int		i, live = 0, idle = 0, busy = 0;
 
-	for (i = 0; i < MAX_SLOTS; i++) {
+	for (i = 0; i < sb->nslots; i++) {
 		if (sb->slots[i].pid == 0)
 			continue;
 		live++;
@@ -249,7 +251,7 @@ live_workers(void)
 {
 	int	i, n = 0;
 
-	for (i = 0; i < MAX_SLOTS; i++)
+	for (i = 0; i < sb->nslots; i++)
 		n += sb->slots[i].pid != 0;
 	return n;
 }

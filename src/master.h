@@ -34,6 +34,7 @@ struct slot {
 };
 
 struct scoreboard {
+	volatile int	 nslots;	/* slots ever used: scans stop here */
 	struct slot	 slots[MAX_SLOTS];
 };
 

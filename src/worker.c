@@ -77,7 +77,7 @@ worker_serve(const struct config *cfg, struct scoreboard *sb, int me,
 	setproctitle("worker: %s", addr);
 
 	if (cfg->max_connections_per_ip > 0 && worker_count_client(sb,
-	    MAX_SLOTS, &ip) > cfg->max_connections_per_ip) {
+	    sb->nslots, &ip) > cfg->max_connections_per_ip) {
 		log_info("client=%s action=tempfail reason=too-many-connections",
 		    addr);
 		(void)send(fd, toomany, sizeof(toomany) - 1, MSG_NOSIGNAL);
