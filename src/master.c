@@ -32,6 +32,8 @@ static struct scoreboard *sb;
 static struct pidfh	*master_pfh;	/* closed in workers */
 static unsigned int	 generation;
 static unsigned long	 retired_sessions, retired_messages;
+static int		 replace;	/* workers that died: spawn anew */
+static time_t		 spawn_after;	/* back-off after deaths at start */
 
 static void
 master_sig(int sig)
@@ -173,6 +175,13 @@ reap(void)
 			    (long)pid, WEXITSTATUS(st));
 		if (i == sb->nslots)
 			continue;
+		if ((WIFSIGNALED(st) || WEXITSTATUS(st) != 0) &&
+		    sb->slots[i].gen == generation) {
+			/* replaced, but not in a loop if it dies at start */
+			replace++;
+			if (sb->slots[i].state == SLOT_STARTING)
+				spawn_after = time(NULL) + 1;
+		}
 		retired_sessions += sb->slots[i].sessions;
 		retired_messages += sb->slots[i].messages;
 		memset(&sb->slots[i], 0, sizeof(sb->slots[i]));
@@ -210,6 +219,11 @@ maintain(struct config *c, struct listeners *ls, const struct privs *pv,
 	want = starting ? c->start_workers : c->min_spare_workers;
 	if (want < 1)
 		want = 1;
+	if (!starting && time(NULL) < spawn_after)
+		return;
+	/* a worker that died is replaced even when enough are idle */
+	want = idle + replace > want ? idle + replace : want;
+	replace = 0;
 	while (idle < want && live < c->max_workers) {
 		spawn(c, ls, pv);
 		idle++;
@@ -295,8 +309,15 @@ master_shutdown(struct config *c, struct listeners *ls)
 	int		 aborted = 0;
 
 	log_info("shutting down");
-	for (i = 0; i < ls->n; i++)
+	/*
+	 * shutdown(2) of a listening socket stops it in every process that
+	 * shares it (Linux): a busy worker's copy no longer queues
+	 * connections that nobody would serve.
+	 */
+	for (i = 0; i < ls->n; i++) {
+		(void)shutdown(ls->fd[i], SHUT_RDWR);
 		close(ls->fd[i]);
+	}
 	signal_workers(SIGTERM, 1);
 	while (live_workers() > 0) {
 		if (!aborted && time(NULL) >= deadline) {

@@ -370,10 +370,11 @@ do_rcpt(struct session *s, const char *args)
 	struct policy_query	 q;
 	const char		*reply;
 	enum verdict		 v;
-	char			**nr;
+	char			**nr, to[SMTP_PATH_MAX + 3];
 	size_t			 ncap;
 
 	(void)args;
+	(void)snprintf(to, sizeof(to), "<%s>", cur_rcpt.addr);
 	q.client = &s->client;
 	q.helo = s->helo;
 	q.sender = s->mail.path.addr;
@@ -381,7 +382,7 @@ do_rcpt(struct session *s, const char *args)
 	v = policy_rcpt(s->cfg, &q, &reply);
 	if (v != V_PASS && v != V_WHITELIST) {
 		s->nrefused++;
-		session_log(s, cur_rcpt.addr, policy_action(v),
+		session_log(s, to, policy_action(v),
 		    v == V_RELAY_DENIED ? "relay" : v == V_REJECT ? "policy" :
 		    v == V_GREYLIST ? "new" : "store-unavailable", NULL);
 		/* a deferral is not the client's error */
@@ -596,8 +597,10 @@ data_done(struct session *s)
 		log_warnx("session=%s upstream %s port %d: %s", s->id,
 		    s->cfg->smtp_ip, s->cfg->smtp_port, res.why);
 		session_log(s, to, "tempfail", "upstream-unavailable",
-		    res.reply.text);
-		out_append(s, res.reply.text, res.reply.len);
+		    NULL);
+		/* our own words: whatever upstream said is not a reply */
+		session_reply(s, "451 4.4.1 Upstream server unavailable, "
+		    "try again later");
 		break;
 	}
 	reset_transaction(s);

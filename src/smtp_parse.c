@@ -104,10 +104,14 @@ smtp_check_helo(const char *arg)
 		return -1;
 	if (arg[0] == '[')
 		return check_literal(arg, len);
-	for (i = 0; i < len; i++)
+	for (i = 0; i < len; i++) {
 		if (!isalnum((unsigned char)arg[i]) && arg[i] != '-' &&
 		    arg[i] != '.' && arg[i] != '_')
 			return -1;
+		/* no empty label: ".example", "foo..example" */
+		if (arg[i] == '.' && (i == 0 || arg[i - 1] == '.'))
+			return -1;
+	}
 	return 0;
 }
 
@@ -186,10 +190,13 @@ smtp_parse_path(const char *s, struct smtp_path *path, int nullok,
 	if ((llen = parse_localpart(p)) == 0 || llen > SMTP_LOCAL_MAX)
 		return SP_SYNTAX;
 	at = p + llen;
-	if (at >= close || *at != '@')
+	if (*at != '@')
 		return SP_SYNTAX;
 	/* a quoted local part may contain '>': the path ends later */
-	if (*p == '"' && (close = strchr(at, '>')) == NULL)
+	if (*p == '"') {
+		if ((close = strchr(at, '>')) == NULL)
+			return SP_SYNTAX;
+	} else if (at >= close)
 		return SP_SYNTAX;
 	*end = close + 1;
 	d = at + 1;
@@ -344,9 +351,14 @@ ds_store(struct datascan *ds, const char *p, size_t n, datasink_fn sink,
 	ds->size += n;
 	if (ds->size > ds->maxsize)
 		ds->flags |= DS_TOOBIG;
-	if (ds->flags & DS_TOOBIG)
+	if (ds->flags & (DS_TOOBIG | DS_SINKERR))
 		return 0;
-	return sink(arg, p, n);
+	if (sink(arg, p, n) == -1) {
+		/* reported once; the framing goes on to the real end */
+		ds->flags |= DS_SINKERR;
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -356,7 +368,9 @@ ds_store(struct datascan *ds, const char *p, size_t n, datasink_fn sink,
  * the data: a bare CR or LF is flagged and never ends anything.  A "." or
  * ".\r" at the start of a line is held back until the next octet tells
  * whether it ends the data.  Returns 1 at the end of data, 0 when more is
- * needed, -1 when the sink failed; *used is the input consumed.
+ * needed, -1 when the sink failed; *used is the input consumed.  After
+ * a failure (DS_SINKERR) the caller scans on from *used to the real end
+ * of the data: the sink is not called again for this message.
  */
 int
 smtp_data_scan(struct datascan *ds, const char *buf, size_t len,
@@ -371,8 +385,10 @@ smtp_data_scan(struct datascan *ds, const char *buf, size_t len,
 		case DS_BOL:
 			if (c == '.') {
 				if (ds_store(ds, from, (size_t)(p - from), sink,
-				    arg) == -1)
+				    arg) == -1) {
+					*used = (size_t)(p - buf);
 					return -1;
+				}
 				from = ++p;
 				ds->state = DS_DOT;
 				continue;
@@ -386,10 +402,12 @@ smtp_data_scan(struct datascan *ds, const char *buf, size_t len,
 				continue;
 			}
 			/* a dot-stuffed line: the held dot is data */
-			if (ds_store(ds, ".", 1, sink, arg) == -1)
-				return -1;
 			ds->state = DS_MID;
 			ds->linelen = 1;
+			if (ds_store(ds, ".", 1, sink, arg) == -1) {
+				*used = (size_t)(p - buf);
+				return -1;
+			}
 			continue;
 		case DS_DOTCR:
 			if (c == '\n') {
@@ -398,11 +416,13 @@ smtp_data_scan(struct datascan *ds, const char *buf, size_t len,
 				return 1;
 			}
 			/* ".\r" not followed by LF: a bare CR */
-			if (ds_store(ds, ".\r", 2, sink, arg) == -1)
-				return -1;
 			ds->flags |= DS_BARE;
 			ds->state = DS_MID;
 			ds->linelen = 2;
+			if (ds_store(ds, ".\r", 2, sink, arg) == -1) {
+				*used = (size_t)(p - buf);
+				return -1;
+			}
 			continue;
 		case DS_CR:
 			if (c == '\n') {
@@ -428,8 +448,8 @@ smtp_data_scan(struct datascan *ds, const char *buf, size_t len,
 			continue;
 		}
 	}
+	*used = len;
 	if (ds_store(ds, from, (size_t)(p - from), sink, arg) == -1)
 		return -1;
-	*used = len;
 	return 0;
 }

@@ -34,6 +34,7 @@ struct smtp_mail {
 #define DS_NUL		0x02	/* NUL seen */
 #define DS_LONGLINE	0x04	/* a line over the limit */
 #define DS_TOOBIG	0x08	/* over max_message_size */
+#define DS_SINKERR	0x10	/* the sink failed: later octets dropped */
 
 struct datascan {
 	int	 state;		/* position in the line */

@@ -154,6 +154,8 @@ worker_main(const struct config *cfg, const struct listeners *ls,
 			fatal("poll");
 		}
 		for (i = 0; i < ls->n && !worker_stop; i++) {
+			if (pfd[i].revents & (POLLERR | POLLHUP | POLLNVAL))
+				exit(0);	/* shut down by the master */
 			if (!(pfd[i].revents & POLLIN))
 				continue;
 			slen = sizeof(ss);

@@ -17,7 +17,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends \
 	    build-essential autoconf automake pkg-config \
-	    libbsd-dev libconfuse-dev \
+	    libbsd-dev libconfuse-dev libsqlite3-dev \
 	    bats swaks postfix python3 valgrind mandoc procps \
 	    adduser >/dev/null
 	if command -v postfix >/dev/null 2>&1; then
@@ -40,7 +40,7 @@ run_check() {
 	dir=$1
 	shift
 	rm -rf "$dir"
-	mkdir "$dir"
+	mkdir -p "$dir"
 	(
 		cd "$dir"
 		"$top/configure" --enable-werror "$@" >/dev/null

@@ -273,7 +273,7 @@ descendants() {
 pids_mentioning() {
 	local p cmd
 	for p in /proc/[0-9]*; do
-		cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+		cmd=$( (tr '\0' ' ' <"$p/cmdline") 2>/dev/null) || continue
 		case $cmd in *"$1"/*) echo "${p#/proc/}" ;; esac
 	done
 }
@@ -382,8 +382,11 @@ daemon_alive() {
 	[ -n "$st" ] && [ "$st" != Z ]
 }
 
+# port_listening PORT - something listens on TCP PORT (no ss needed)
 port_listening() {
-	[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]
+	awk -v p="$(printf '%04X' "$1")" '
+		$4 == "0A" && substr($2, index($2, ":") + 1) == p { found = 1 }
+		END { exit !found }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 
 # start_daemon [OPTION...] - run greygated -d -f $CONF in the background,
@@ -628,9 +631,29 @@ simple_session() {
 		"RCPT TO:<bob@example.org>" "DATA" "+Subject: hi" "+" "+hello" "." "$@" "QUIT"
 }
 
-# session_pids - processes holding an established connection on $PORT
-# (the workers serving sessions)
+# session_pids - the daemon's processes holding an established connection
+# on $PORT (the workers serving sessions)
 session_pids() {
-	ss -Htnp state established "( sport = :$PORT )" 2>/dev/null |
-		grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u
+	local inodes p fd
+	inodes=$(awk -v p="$(printf '%04X' "$PORT")" '
+		$4 == "01" && substr($2, index($2, ":") + 1) == p { print "socket:[" $10 "]" }' \
+		/proc/net/tcp /proc/net/tcp6 2>/dev/null)
+	[ -n "$inodes" ] || return 0
+	for p in $(descendants "$DAEMON_PID"); do
+		for fd in /proc/"$p"/fd/*; do
+			if grep -qxF -- "$(readlink "$fd" 2>/dev/null)" <<<"$inodes"; then
+				echo "$p"
+				break
+			fi
+		done
+	done
+}
+
+# refute_grep ERE FILE - no line of FILE matches ERE (a missing FILE has none)
+refute_grep() {
+	if grep -Eq -- "$1" "$2" 2>/dev/null; then
+		echo "unexpected match for '$1' in $2:"
+		cat "$2"
+		return 1
+	fi
 }

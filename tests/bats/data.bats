@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # Message data: end-of-data framing, SMTP smuggling, limits, byte-exact
-# delivery (SPEC 3.3).
+# delivery, and bounded memory for a large message (SPEC 3.3).
 
 load common
 
@@ -37,6 +37,17 @@ S: 221 2.0.0 gw.test closing connection
 -- closed
 EOF
 	expect_nothing_upstream
+}
+
+# vmhwm PID - peak resident set size of PID in kB (empty if it is gone)
+vmhwm() {
+	awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || true
+}
+
+# sanitized - greygated is built with AddressSanitizer (RSS means nothing)
+sanitized() {
+	ldd "$GREYGATED" 2>/dev/null | grep -q 'lib[at]san' ||
+		nm "$GREYGATED" 2>/dev/null | grep -q '__asan_init'
 }
 
 BARE="554 5.6.0 Message contains bare CR or LF"
@@ -97,7 +108,7 @@ NUL="554 5.6.0 Message contains NUL character"
 	expect_sink_env 1 "EHLO client.example" "MAIL FROM:<carol@example.com>" "RCPT TO:<dave@example.org>"
 	printf 'clean\r\n' >"$T/want"
 	expect_same_bytes "$T/want" "$SINK_DIR/0001.msg"
-	! grep -q mallory "$SINK_DIR/transcript"
+	refute_grep mallory "$SINK_DIR/transcript"
 }
 
 @test "byte-exact delivery: dot-stuffed lines, 8-bit bytes, long lines, empty lines" {
@@ -155,7 +166,7 @@ NUL="554 5.6.0 Message contains NUL character"
 		"RCPT TO:<b2@example.org>" "RCPT TO:<c2@example.org>"
 	expect_sink_env 3 "EHLO client.example" "MAIL FROM:<a4@example.com>" "RCPT TO:<b4@example.org>"
 	[ "$(cat "$SINK_DIR/0002.msg")" = $'two\r' ]
-	! grep -q 'a3@example.com' "$SINK_DIR/transcript"
+	refute_grep 'a3@example.com' "$SINK_DIR/transcript"
 }
 
 @test "a text line of exactly max_text_line octets is delivered" {
@@ -229,7 +240,7 @@ C: .
 S: 250 2.0.0 Ok: queued as 0001
 EOF
 	expect_delivered 1
-	! grep -q '^# data 4336' "$SINK_DIR/transcript"
+	refute_grep '^# data 4336' "$SINK_DIR/transcript"
 }
 
 @test "inactivity in the middle of the data: 421 4.4.2, nothing upstream" {
@@ -241,4 +252,55 @@ EOF
 	expect_line "S: 421 4.4.2 Timeout"
 	[ "${lines[${#lines[@]} - 1]}" = "-- closed" ]
 	expect_nothing_upstream
+}
+
+@test "a 50 MB message is delivered byte-exact; the worker's peak RSS stays below 16 MiB" {
+	stop_daemon
+	write_conf "max_message_size = 104857600" "inactivity_timeout = 60" "upstream_timeout = 60"
+	start_daemon
+	# 50 MiB of 80-octet lines; every 100th line is dot-stuffed
+	python3 - "$T/big" <<'PYEOF'
+import sys
+size = 50 * 1024 * 1024
+with open(sys.argv[1], "wb") as f:
+    f.write(b"Subject: fifty megabytes\r\n\r\n")
+    n, i = 28, 0
+    while n < size:
+        head = b".." if i % 100 == 0 else b"x"
+        line = head + (b"%08d " % i) + b"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+        line = line[:78] + b"\r\n"
+        f.write(line)
+        n += len(line)
+        i += 1
+PYEOF
+	SMTP_TIMEOUT=60 smtp_bg big "EHLO client.example" \
+		"MAIL FROM:<alice@example.com> SIZE=$(stat -c %s "$T/big")" "RCPT TO:<bob@example.org>" \
+		"DATA" "!file $T/big" "." '!sleep 0.5' QUIT
+	local peak=0 who= p hwm sampled=0
+	while kill -0 "$BG_big" 2>/dev/null; do
+		for p in $(session_pids); do
+			[ "$p" != "$DAEMON_PID" ] || continue
+			hwm=$(vmhwm "$p")
+			[ -n "$hwm" ] || continue
+			sampled=1
+			if [ "$hwm" -gt "$peak" ]; then
+				peak=$hwm
+				who=$p
+			fi
+		done
+		sleep 0.1
+	done
+	wait_bg big
+	run cat "$T/big.out"
+	expect_line "S: 250 2.0.0 Ok: queued as 0001"
+	expect_delivered 1
+	[ "$(sha256sum <"$T/big")" = "$(sha256sum <"$SINK_DIR/0001.msg")" ] ||
+		fail "the message at the sink differs ($(stat -c %s "$SINK_DIR/0001.msg") octets, sent $(stat -c %s "$T/big"))"
+	[ "$sampled" -eq 1 ] || fail "could not sample the worker's memory"
+	echo "# worker $who peak RSS ${peak} kB" >&3
+	if sanitized; then
+		echo "# (sanitizer build: the 16 MiB bound is not checked)" >&3
+	else
+		[ "$peak" -lt 16384 ] || fail "worker $who peak RSS ${peak} kB >= 16 MiB"
+	fi
 }

@@ -43,6 +43,80 @@ ok(int cond, const char *fmt, ...)
 		    g_ ? g_ : "(null)", w_ ? w_ : "(null)");		\
 } while (0)
 
+/* tap_escape - a byte string made printable for a diagnostic line */
+static __attribute__((unused)) void
+tap_escape(const char *p, size_t n)
+{
+	size_t	i;
+
+	if (p == NULL) {
+		printf("(null)");
+		return;
+	}
+	printf("\"");
+	for (i = 0; i < n && i < 200; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (c == '\r')
+			printf("\\r");
+		else if (c == '\n')
+			printf("\\n");
+		else if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 32 || c > 126)
+			printf("\\x%02x", c);
+		else
+			putchar(c);
+	}
+	printf("\"%s", n > 200 ? "..." : "");
+}
+
+/* is_mem - compare byte strings of known length */
+#define is_mem(got, glen, want, wlen, ...) do {				\
+	const char *gm_ = (got), *wm_ = (want);				\
+	size_t gl_ = (glen), wl_ = (wlen);				\
+	int same_ = gl_ == wl_ && (gl_ == 0 ||				\
+	    (gm_ != NULL && wm_ != NULL && memcmp(gm_, wm_, gl_) == 0)); \
+	ok(same_, __VA_ARGS__);						\
+	if (!same_) {							\
+		printf("#   got  (%zu) ", gl_);				\
+		tap_escape(gm_, gl_);					\
+		printf("\n#   want (%zu) ", wl_);			\
+		tap_escape(wm_, wl_);					\
+		printf("\n");						\
+	}								\
+} while (0)
+
+/* is_prefix - got starts with want (reply codes, "FILE:LINE:") */
+#define is_prefix(got, want, ...) do {					\
+	const char *gp_ = (got), *wp_ = (want);				\
+	int same_ = gp_ != NULL && wp_ != NULL &&			\
+	    strncmp(gp_, wp_, strlen(wp_)) == 0;			\
+	ok(same_, __VA_ARGS__);						\
+	if (!same_) {							\
+		printf("#   got ");					\
+		tap_escape(gp_, gp_ ? strlen(gp_) : 0);			\
+		printf(", want a prefix ");				\
+		tap_escape(wp_, wp_ ? strlen(wp_) : 0);			\
+		printf("\n");						\
+	}								\
+} while (0)
+
+/* has_str - got contains want */
+#define has_str(got, want, ...) do {					\
+	const char *gh_ = (got), *wh_ = (want);				\
+	int same_ = gh_ != NULL && wh_ != NULL &&			\
+	    strstr(gh_, wh_) != NULL;					\
+	ok(same_, __VA_ARGS__);						\
+	if (!same_) {							\
+		printf("#   got ");					\
+		tap_escape(gh_, gh_ ? strlen(gh_) : 0);			\
+		printf(", want it to contain ");			\
+		tap_escape(wh_, wh_ ? strlen(wh_) : 0);			\
+		printf("\n");						\
+	}								\
+} while (0)
+
 static int
 tap_done(void)
 {
