@@ -7,6 +7,7 @@
  * loaded configuration means.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #define DEFAULT_STORE	"sqlite:" LOCALSTATEDIR "/lib/greygate/greylist.db"
 #define DEFAULT_PIDFILE	RUNSTATEDIR "/greygate/greygated.pid"
 #define DEFAULT_SPOOL	LOCALSTATEDIR "/spool/greygate"
+#define CONF_MAX	(4 * 1024 * 1024)	/* largest file read */
 
 static cfg_opt_t greylist_opts[] = {
 	CFG_INT("delay", 300, CFGF_NONE),
@@ -267,16 +269,24 @@ check_triple(const char *s, int nonstandard, char *why, size_t whylen,
 		snprintf(why, whylen, "\"%s\" has more than three fields", s);
 		return -1;
 	}
-	if (cidr_parse(f[nonstandard ? 1 : 0], &c, why, whylen) == -1)
-		return -1;
-	if (nonstandard && smtp_check_helo(f[0]) == -1) {
-		snprintf(why, whylen, "\"%s\": bad HELO name %s", s, f[0]);
-		return -1;
-	}
-	if (!nonstandard && strcmp(f[1], "<>") != 0 &&
-	    smtp_check_mailbox(f[1]) == -1) {
-		snprintf(why, whylen, "\"%s\": bad sender %s", s, f[1]);
-		return -1;
+	/* each field in order, so that the reason names the first bad one */
+	if (nonstandard) {
+		if (smtp_check_helo(f[0]) == -1) {
+			snprintf(why, whylen, "\"%s\": bad HELO name %s", s,
+			    f[0]);
+			return -1;
+		}
+		if (cidr_parse(f[1], &c, why, whylen) == -1)
+			return -1;
+	} else {
+		if (cidr_parse(f[0], &c, why, whylen) == -1)
+			return -1;
+		if (strcmp(f[1], "<>") != 0 &&
+		    smtp_check_mailbox(f[1]) == -1) {
+			snprintf(why, whylen, "\"%s\": bad sender %s", s,
+			    f[1]);
+			return -1;
+		}
 	}
 	if (smtp_check_mailbox(f[2]) == -1) {
 		snprintf(why, whylen, "\"%s\": bad recipient %s", s, f[2]);
@@ -365,10 +375,11 @@ valid_str(cfg_t *cfg, cfg_opt_t *opt)
 			    strlen(v + (*v == '.'))) == -1)
 				snprintf(why, sizeof(why), "allowed_domains: "
 				    "\"%s\" is not a domain", v);
-		} else if (strcmp(name, "whitelisted_triples") == 0 ||
-		    strcmp(name, "whitelisted_nonstandard_triples") == 0) {
-			(void)check_triple(v, name[11] == 'n', why,
-			    sizeof(why), f);
+		} else if (strcmp(name, "whitelisted_triples") == 0) {
+			(void)check_triple(v, 0, why, sizeof(why), f);
+		} else if (strcmp(name,
+		    "whitelisted_nonstandard_triples") == 0) {
+			(void)check_triple(v, 1, why, sizeof(why), f);
 		} else if (strcmp(name, "whitelist_senders") == 0 ||
 		    strcmp(name, "whitelist_recipients") == 0) {
 			if (check_addrspec(v) == -1)
@@ -493,27 +504,42 @@ copy_str(cfg_t *cfg, const char *name, char *dst, size_t len)
 		    "characters)", name, len - 1);
 }
 
-/* cross_check - rules between keys, reported at the line of the first */
+/*
+ * pair_line - where a rule between two keys is reported: at the line of
+ * the first when the file sets it, else at the line of the second (the
+ * first is at its default and the second is what broke the rule).
+ */
+static int
+pair_line(const char *first, const char *second)
+{
+	int	line;
+
+	if ((line = key_line(first)) > 0)
+		return line;
+	return key_line(second);
+}
+
+/* cross_check - rules between keys */
 static void
 cross_check(struct config *c)
 {
 	size_t	n;
 
 	if (c->start_workers > c->max_workers)
-		conf_fail(key_line("start_workers"), "start_workers (%d) "
-		    "exceeds max_workers (%d)", c->start_workers,
-		    c->max_workers);
+		conf_fail(pair_line("start_workers", "max_workers"),
+		    "start_workers (%d) exceeds max_workers (%d)",
+		    c->start_workers, c->max_workers);
 	if (c->min_spare_workers > c->max_spare_workers)
-		conf_fail(key_line("min_spare_workers"), "min_spare_workers "
-		    "(%d) exceeds max_spare_workers (%d)",
+		conf_fail(pair_line("min_spare_workers", "max_spare_workers"),
+		    "min_spare_workers (%d) exceeds max_spare_workers (%d)",
 		    c->min_spare_workers, c->max_spare_workers);
 	if (c->min_spare_workers > c->max_workers)
-		conf_fail(key_line("min_spare_workers"), "min_spare_workers "
-		    "(%d) exceeds max_workers (%d)", c->min_spare_workers,
-		    c->max_workers);
+		conf_fail(pair_line("min_spare_workers", "max_workers"),
+		    "min_spare_workers (%d) exceeds max_workers (%d)",
+		    c->min_spare_workers, c->max_workers);
 	if (c->greylist.retry_window <= c->greylist.delay)
-		conf_fail(key_line("retry_window"), "retry_window (%d) must "
-		    "exceed delay (%d)", c->greylist.retry_window,
+		conf_fail(pair_line("retry_window", "delay"), "retry_window "
+		    "(%d) must exceed delay (%d)", c->greylist.retry_window,
 		    c->greylist.delay);
 	if (c->chroot[0] != '\0') {
 		n = strlen(c->chroot);
@@ -522,9 +548,149 @@ cross_check(struct config *c)
 		if (strncmp(c->spool_dir, c->chroot, n) != 0 ||
 		    (n > 1 && c->spool_dir[n] != '/' &&
 		    c->spool_dir[n] != '\0'))
-			conf_fail(key_line("spool_dir"), "spool_dir (%s) must "
-			    "lie inside chroot (%s)", c->spool_dir, c->chroot);
+			conf_fail(pair_line("spool_dir", "chroot"), "spool_dir "
+			    "(%s) must lie inside chroot (%s)", c->spool_dir,
+			    c->chroot);
 	}
+}
+
+/*
+ * conf_read - the whole file, NUL-terminated, its length in *lenp; NULL
+ * with errno set when it cannot be read.
+ */
+static char *
+conf_read(const char *path, size_t *lenp)
+{
+	FILE	*fp;
+	char	*buf = NULL, *nbuf;
+	size_t	 len = 0, size = 0, n;
+	int	 saved;
+
+	if ((fp = fopen(path, "r")) == NULL)
+		return NULL;
+	for (;;) {
+		if (size - len < 2) {
+			if (size >= CONF_MAX) {
+				errno = EFBIG;
+				goto fail;
+			}
+			size = size == 0 ? 8192 : size * 2;
+			if ((nbuf = realloc(buf, size)) == NULL)
+				fatal("realloc");
+			buf = nbuf;
+		}
+		if ((n = fread(buf + len, 1, size - len - 1, fp)) == 0)
+			break;
+		len += n;
+	}
+	if (ferror(fp))
+		goto fail;
+	(void)fclose(fp);
+	buf[len] = '\0';
+	*lenp = len;
+	return buf;
+fail:
+	saved = errno;
+	(void)fclose(fp);
+	free(buf);
+	errno = saved;
+	return NULL;
+}
+
+/*
+ * conf_skip_subst - the end of a ${VAR} substitution starting at i, or i
+ * when there is none (libconfuse then takes the '$' as text).
+ */
+static size_t
+conf_skip_subst(const char *buf, size_t len, size_t i)
+{
+	const char	*e;
+
+	if (buf[i] != '$' || buf[i + 1] != '{' ||
+	    (e = memchr(buf + i, '}', len - i)) == NULL)
+		return i;
+	return (size_t)(e - buf) + 1;
+}
+
+/*
+ * conf_strip - blank out every comment of buf in place, keeping its
+ * newlines, so that libconfuse never sees one.  The lexer of libconfuse
+ * 3.3 bumps cfg->line while it collects the text of a comment token, on
+ * top of its newline rule: a '#' or "//" comment counts as three lines
+ * and a block comment one line more than it has, so every line number
+ * after a comment was wrong.  It also returns comments as tokens that
+ * its parser refuses inside a list.  With the comments gone, cfg->line
+ * counts newlines only.
+ *
+ * The scan follows the libconfuse lexer: strings in double or single
+ * quotes with backslash escapes (a quoted '#' or "//" is text), ${VAR}
+ * substitutions, '#' anywhere else, "//" and "/" "*" where a token starts
+ * (inside an unquoted word such as a//b they are text, as for
+ * libconfuse).  Returns NULL, or the reason with *line set.
+ */
+static const char *
+conf_strip(char *buf, size_t len, int *line)
+{
+	size_t	i, j;
+	int	inword = 0, start;
+	char	q;
+
+	/* buf holds no NUL but the one at buf[len]: buf[i + 1] is readable */
+	*line = 1;
+	for (i = 0; i < len;) {
+		if (buf[i] == '\n') {
+			(*line)++;
+			inword = 0;
+			i++;
+		} else if (buf[i] == '"' || buf[i] == '\'') {
+			for (q = buf[i++]; i < len && buf[i] != q; i++) {
+				if (q == '"' &&
+				    (j = conf_skip_subst(buf, len, i)) > i) {
+					for (; i < j - 1; i++)
+						if (buf[i] == '\n')
+							(*line)++;
+					continue;
+				}
+				if (buf[i] == '\\' && i + 1 < len)
+					i++;
+				if (buf[i] == '\n')
+					(*line)++;
+			}
+			if (i < len)
+				i++;
+			inword = 0;
+		} else if (!inword && (j = conf_skip_subst(buf, len, i)) > i) {
+			for (; i < j; i++)
+				if (buf[i] == '\n')
+					(*line)++;
+			inword = 0;
+		} else if (buf[i] == '#' ||
+		    (!inword && buf[i] == '/' && buf[i + 1] == '/')) {
+			while (i < len && buf[i] != '\n')
+				buf[i++] = ' ';
+		} else if (!inword && buf[i] == '/' && buf[i + 1] == '*') {
+			start = *line;
+			buf[i++] = ' ';
+			buf[i++] = ' ';
+			for (; !(buf[i] == '*' && buf[i + 1] == '/'); i++) {
+				if (i >= len) {
+					*line = start;
+					return "unterminated /* comment";
+				}
+				if (buf[i] == '\n')
+					(*line)++;
+				else
+					buf[i] = ' ';
+			}
+			buf[i++] = ' ';
+			buf[i++] = ' ';
+		} else {
+			/* the characters that end an unquoted word */
+			inword = strchr(" \t\r={}()+,*", buf[i]) == NULL;
+			i++;
+		}
+	}
+	return NULL;
 }
 
 /*
@@ -536,8 +702,11 @@ config_load(const char *path, char *err, size_t errlen)
 {
 	struct config	*c;
 	cfg_t		*cfg, *gl;
+	char		*buf, *nul, *p;
+	const char	*why;
+	size_t		 len;
 	unsigned int	 i;
-	int		 rv;
+	int		 rv, line;
 
 	memset(&ld, 0, sizeof(ld));
 	ld.path = path;
@@ -563,12 +732,21 @@ config_load(const char *path, char *err, size_t errlen)
 	cfg_set_validate_func(cfg, "greylist|store", valid_str);
 	cfg_set_validate_func(cfg, "greylist|on_error", valid_str);
 
-	rv = cfg_parse(cfg, path);
-	if (rv == CFG_FILE_ERROR) {
-		snprintf(err, errlen, "%s: cannot read the file", path);
+	if ((buf = conf_read(path, &len)) == NULL) {
+		snprintf(err, errlen, "%s: cannot read the file: %s", path,
+		    strerror(errno));
 		cfg_free(cfg);
 		return NULL;
 	}
+	if ((nul = memchr(buf, '\0', len)) != NULL) {
+		for (line = 1, p = buf; p < nul; p++)
+			if (*p == '\n')
+				line++;
+		conf_fail(line, "NUL character in the file");
+	} else if ((why = conf_strip(buf, len, &line)) != NULL)
+		conf_fail(line, "%s", why);
+	rv = ld.failed ? CFG_PARSE_ERROR : cfg_parse_buf(cfg, buf);
+	free(buf);
 	if (rv != CFG_SUCCESS || ld.failed) {
 		if (err[0] == '\0')
 			snprintf(err, errlen, "%s: parse error", path);
