@@ -126,6 +126,11 @@ main(int argc, char *argv[])
 	(void)strlcpy(dir, c->pidfile, sizeof(dir));
 	make_dir(dirname(dir), 0755, &(struct privs){ 0, 0, 0 });
 	make_dir(c->spool_dir, 0700, &pv);
+	if (strncmp(c->greylist.store, "sqlite:", 7) == 0) {
+		/* the policy process creates the database in it */
+		(void)strlcpy(dir, c->greylist.store + 7, sizeof(dir));
+		make_dir(dirname(dir), 0750, &pv);
+	}
 	if (c->chroot[0] != '\0' && access(c->chroot, X_OK) == -1)
 		fatal("chroot %s", c->chroot);
 

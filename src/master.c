@@ -23,6 +23,7 @@
 
 #include "log.h"
 #include "master.h"
+#include "policyd.h"
 #include "worker.h"
 
 static volatile sig_atomic_t sig_term, sig_hup, sig_chld, sig_usr1,
@@ -33,6 +34,8 @@ static struct pidfh	*master_pfh;	/* closed in workers */
 static unsigned int	 generation;
 static unsigned long	 retired_sessions, retired_messages;
 static int		 replace;	/* workers that died: spawn anew */
+static pid_t		 policyd_pid;	/* the policy process in service */
+static time_t		 policyd_after;	/* back-off after its death */
 static time_t		 spawn_after;	/* back-off after deaths at start */
 
 static void
@@ -123,6 +126,79 @@ master_bind(const struct config *c, struct listeners *ls)
 		fatalx("no address to listen on");
 }
 
+/*
+ * policyd_spawn - a policy process on a socket of its own, published in
+ * the scoreboard once it has opened the store.  At start, a store that
+ * cannot be opened stops greygated; later, the master tries again.
+ * 0 when it runs, -1 when not.
+ */
+static int
+policyd_spawn(const struct config *c, const struct listeners *ls,
+    const struct privs *pv, int starting)
+{
+	struct pollfd	 pfd;
+	char		 name[PP_NAME_MAX], msg[512];
+	pid_t		 pid;
+	ssize_t		 n = -1;
+	size_t		 i;
+	int		 lfd, p[2], st;
+
+	if ((lfd = pp_listen(name, sizeof(name))) == -1) {
+		if (starting)
+			fatal("policy socket");
+		log_warn("policy socket");
+		return -1;
+	}
+	if (pipe2(p, O_CLOEXEC) == -1) {
+		close(lfd);
+		if (starting)
+			fatal("pipe");
+		log_warn("pipe");
+		return -1;
+	}
+	switch (pid = fork()) {
+	case -1:
+		if (starting)
+			fatal("fork");
+		log_warn("fork");
+		close(lfd);
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	case 0:
+		close(p[0]);
+		for (i = 0; i < ls->n; i++)
+			close(ls->fd[i]);
+		if (master_pfh != NULL)
+			pidfile_close(master_pfh);
+		policyd_main(c, lfd, p[1], pv);
+		/* NOTREACHED */
+	}
+	close(lfd);
+	close(p[1]);
+	pfd.fd = p[0];
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, 30 * 1000) == 1)
+		n = read(p[0], msg, sizeof(msg) - 1);
+	close(p[0]);
+	if (n == 2 && memcmp(msg, "OK", 2) == 0) {
+		(void)strlcpy(sb->policy_name, name, sizeof(sb->policy_name));
+		policyd_pid = pid;
+		log_debug("policy process %ld started", (long)pid);
+		return 0;
+	}
+	msg[n > 0 ? n : 0] = '\0';
+	(void)kill(pid, SIGKILL);
+	(void)waitpid(pid, &st, 0);
+	if (starting)
+		fatalx("greylist store: %s", n > 0 ? msg :
+		    "the policy process did not start");
+	log_warnx("policy process not started: %s", n > 0 ? msg :
+	    "no answer");
+	policyd_after = time(NULL) + 5;
+	return -1;
+}
+
 /* spawn - fork one worker into a free slot */
 static void
 spawn(struct config *c, struct listeners *ls, const struct privs *pv)
@@ -160,19 +236,27 @@ spawn(struct config *c, struct listeners *ls, const struct privs *pv)
 static void
 reap(void)
 {
-	pid_t	pid;
-	int	st, i;
+	const char	*what;
+	pid_t		 pid;
+	int		 st, i;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
 		for (i = 0; i < sb->nslots; i++)
 			if (sb->slots[i].pid == pid)
 				break;
+		what = i < sb->nslots ? "worker" : "policy process";
 		if (WIFSIGNALED(st))
-			log_warnx("worker %ld died on signal %d", (long)pid,
+			log_warnx("%s %ld died on signal %d", what, (long)pid,
 			    WTERMSIG(st));
 		else if (WIFEXITED(st) && WEXITSTATUS(st) != 0)
-			log_warnx("worker %ld exited with status %d",
+			log_warnx("%s %ld exited with status %d", what,
 			    (long)pid, WEXITSTATUS(st));
+		if (pid == policyd_pid) {
+			/* workers answer per on_error until the next one */
+			policyd_pid = 0;
+			sb->policy_name[0] = '\0';
+			policyd_after = time(NULL) + 1;
+		}
 		if (i == sb->nslots)
 			continue;
 		if ((WIFSIGNALED(st) || WEXITSTATUS(st) != 0) &&
@@ -219,6 +303,8 @@ maintain(struct config *c, struct listeners *ls, const struct privs *pv,
 	want = starting ? c->start_workers : c->min_spare_workers;
 	if (want < 1)
 		want = 1;
+	if (policyd_pid == 0 && time(NULL) >= policyd_after)
+		(void)policyd_spawn(c, ls, pv, starting);
 	if (!starting && time(NULL) < spawn_after)
 		return;
 	/* a worker that died is replaced even when enough are idle */
@@ -272,10 +358,11 @@ live_workers(void)
 
 /* reload - SIGHUP: a bad file changes nothing */
 static struct config *
-reload(struct config *c)
+reload(struct config *c, const struct listeners *ls, const struct privs *pv)
 {
 	struct config	*nc;
 	char		 err[1024];
+	pid_t		 old = policyd_pid;
 
 	if ((nc = config_load(c->path, err, sizeof(err))) == NULL) {
 		log_warnx("configuration error, keeping the old one: %s", err);
@@ -294,6 +381,9 @@ reload(struct config *c)
 	memcpy(nc->pidfile, c->pidfile, sizeof(nc->pidfile));
 	generation++;
 	signal_workers(SIGTERM, 0);
+	/* a new policy process with the new rules; the old one drains */
+	if (policyd_spawn(nc, ls, pv, 0) == 0 && old != 0)
+		(void)kill(old, SIGTERM);
 	log_info("reloaded configuration from %s", nc->path);
 	config_free(c);
 	return nc;
@@ -326,6 +416,18 @@ master_shutdown(struct config *c, struct listeners *ls)
 			aborted = 1;
 		} else if (aborted && time(NULL) >= deadline) {
 			signal_workers(SIGKILL, 1);
+			deadline = time(NULL) + 3600;
+		}
+		nanosleep(&ts, NULL);
+		reap();
+	}
+	/* the workers are gone: now the policy process */
+	if (policyd_pid != 0)
+		(void)kill(policyd_pid, SIGTERM);
+	deadline = time(NULL) + 5;
+	while (policyd_pid != 0) {
+		if (time(NULL) >= deadline) {
+			(void)kill(policyd_pid, SIGKILL);
 			deadline = time(NULL) + 3600;
 		}
 		nanosleep(&ts, NULL);
@@ -379,7 +481,7 @@ master_run(struct config *c, struct listeners *ls, const struct privs *pv,
 		}
 		if (sig_hup) {
 			sig_hup = 0;
-			c = reload(c);
+			c = reload(c, ls, pv);
 		}
 		if (sig_usr1) {
 			sig_usr1 = 0;
@@ -387,7 +489,8 @@ master_run(struct config *c, struct listeners *ls, const struct privs *pv,
 		}
 		if (sig_usr2) {
 			sig_usr2 = 0;
-			log_debug("SIGUSR2: no greylist_log to reopen");
+			if (policyd_pid != 0)
+				(void)kill(policyd_pid, SIGUSR2);
 		}
 		if (!sig_term)
 			maintain(c, ls, pv, 0);

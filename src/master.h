@@ -12,6 +12,7 @@
 
 #include "cidr.h"
 #include "config.h"
+#include "policy_proto.h"
 
 #define MAX_SLOTS	4096	/* upper bound of max_workers */
 #define MAX_LISTEN	16	/* listening sockets */
@@ -35,6 +36,7 @@ struct slot {
 
 struct scoreboard {
 	volatile int	 nslots;	/* slots ever used: scans stop here */
+	char		 policy_name[PP_NAME_MAX]; /* policy socket, "" if none */
 	struct slot	 slots[MAX_SLOTS];
 };
 

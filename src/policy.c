@@ -2,8 +2,9 @@
  * policy - decides each recipient: relay control first (who may send
  * where), then the configured policy.  A pure function of the
  * configuration and the query: it never touches the network or a store
- * itself, and it never turns a failure into a pass unless on_error says
- * so.
+ * itself (greylisting answers V_ASK, and the session asks the policy
+ * process), and it never turns a failure into a pass unless on_error
+ * says so.
  */
 #include <string.h>
 #include <strings.h>
@@ -123,6 +124,29 @@ policy_rcpt(const struct config *c, const struct policy_query *q,
 	default:
 		if (policy_whitelisted(c, q))
 			return V_WHITELIST;
+		return V_ASK;
+	}
+}
+
+/*
+ * policy_greylist_answer - the verdict and reply for what the policy
+ * process said (enum pp_status), or for -1 when it could not be asked:
+ * then on_error decides, tempfail by default, never a silent pass.
+ */
+enum verdict
+policy_greylist_answer(const struct config *c, int status,
+    const char **reply)
+{
+	*reply = "250 2.1.5 OK";
+	switch (status) {
+	case PP_PASS:
+		return V_PASS;
+	case PP_WHITELIST:
+		return V_WHITELIST;
+	case PP_GREYLIST:
+		*reply = R_GREYLIST;
+		return V_GREYLIST;
+	default:
 		if (c->greylist.on_error == ONERR_ACCEPT)
 			return V_PASS;
 		*reply = R_UNAVAIL;
@@ -145,6 +169,7 @@ policy_action(enum verdict v)
 	case V_GREYLIST:
 		return "greylist";
 	case V_TEMPFAIL:
+	case V_ASK:
 	default:
 		return "tempfail";
 	}

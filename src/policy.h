@@ -6,6 +6,7 @@
 
 #include "cidr.h"
 #include "config.h"
+#include "policy_proto.h"
 
 enum verdict {
 	V_PASS,			/* accepted by the policy */
@@ -13,7 +14,8 @@ enum verdict {
 	V_RELAY_DENIED,		/* not our domain, client may not relay */
 	V_REJECT,		/* policy reject */
 	V_GREYLIST,		/* first sight of the triplet */
-	V_TEMPFAIL		/* the policy cannot decide now */
+	V_TEMPFAIL,		/* the policy cannot decide now */
+	V_ASK			/* greylisting: ask the policy process */
 };
 
 struct policy_query {
@@ -30,5 +32,7 @@ int		 policy_relay_allowed(const struct config *,
 int		 policy_whitelisted(const struct config *,
 		    const struct policy_query *);
 const char	*policy_action(enum verdict);
+enum verdict	 policy_greylist_answer(const struct config *, int,
+		    const char **);
 
 #endif

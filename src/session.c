@@ -168,12 +168,26 @@ log_safe(const char *in, char *buf, size_t len)
 	return buf;
 }
 
+/* session_ask - one question to the policy process; -1: no answer */
+static int
+session_ask(struct session *s, enum pp_op op, const char *rcpt,
+    const char *text, struct pp_response *rp)
+{
+	struct pp_request	rq;
+
+	if (s->pp == NULL || pp_request_init(&rq, op, &s->client,
+	    s->mail.path.addr, rcpt, text) == -1)
+		return -1;
+	return pp_ask(s->pp, &rq, rp);
+}
+
 /* session_log - the one decisive line of an outcome */
 static void
 session_log(struct session *s, const char *to, const char *action,
     const char *reason, const char *upstream)
 {
-	char	from[SMTP_PATH_MAX + 1], up[256], rcpt[1024];
+	struct pp_response rp;
+	char	from[SMTP_PATH_MAX + 1], up[256], rcpt[1024], line[2048];
 	size_t	n;
 
 	if (upstream != NULL) {
@@ -184,13 +198,17 @@ session_log(struct session *s, const char *to, const char *action,
 			    upstream[n] != '"' ? upstream[n] : '?';
 		up[n] = '\0';
 	}
-	log_info("session=%s client=%s helo=%s from=<%s> to=%s action=%s "
-	    "reason=%s%s%s%s size=%zu", s->id, s->client_str,
-	    s->helo[0] ? s->helo : "-",
+	(void)snprintf(line, sizeof(line), "session=%s client=%s helo=%s "
+	    "from=<%s> to=%s action=%s reason=%s%s%s%s size=%zu", s->id,
+	    s->client_str, s->helo[0] ? s->helo : "-",
 	    log_safe(s->mail.path.addr, from, sizeof(from)),
 	    to ? log_safe(to, rcpt, sizeof(rcpt)) : "-", action, reason,
 	    upstream ? " upstream=\"" : "", upstream ? up : "",
 	    upstream ? "\"" : "", s->ds.size);
+	log_info("%s", line);
+	/* greylist_log is written by the policy process, outside chroot */
+	if (s->cfg->greylist_log[0] != '\0')
+		(void)session_ask(s, PP_LOG, "", line, &rp);
 }
 
 /* session_log_conn - an outcome without a transaction */
@@ -217,6 +235,7 @@ reset_transaction(struct session *s)
 		free(s->rcpts[i]);
 	s->nrcpt = 0;
 	s->nrefused = 0;
+	s->nrefusal = 0;
 	memset(&s->mail, 0, sizeof(s->mail));
 	transcript_reset(&s->tx);
 	smtp_data_init(&s->ds, (size_t)s->cfg->max_text_line,
@@ -297,7 +316,7 @@ check_rcpt(struct session *s, const char *args)
 }
 
 static int
-check_data(struct session *s, const char *args)
+check_noargs(struct session *s, const char *args)
 {
 	if (*args != '\0') {
 		error(s, "501 5.5.4 Syntax error");
@@ -306,10 +325,36 @@ check_data(struct session *s, const char *args)
 	return 1;
 }
 
+/*
+ * check_data - with the null sender, greylisting is decided here, for
+ * each recipient: a bounce is never refused at RCPT (RFC 5321 6.1), and
+ * any deferred recipient defers the message.
+ */
 static int
-check_noargs(struct session *s, const char *args)
+check_data(struct session *s, const char *args)
 {
-	return check_data(s, args);
+	struct pp_response	 rp;
+	const char		*reply;
+	enum verdict		 v;
+	char			 to[SMTP_PATH_MAX + 3];
+	size_t			 i;
+
+	if (!check_noargs(s, args))
+		return 0;
+	for (i = 0; i < s->nrcpt; i++) {
+		if (!s->rcpt_null[i])
+			continue;
+		v = policy_greylist_answer(s->cfg, session_ask(s, PP_CHECK,
+		    s->rcpts[i], NULL, &rp) == -1 ? -1 : rp.status, &reply);
+		if (v == V_PASS || v == V_WHITELIST)
+			continue;
+		(void)snprintf(to, sizeof(to), "<%s>", s->rcpts[i]);
+		session_log(s, to, policy_action(v), v == V_GREYLIST ?
+		    "null-sender" : "store-unavailable", NULL);
+		session_reply(s, "%s", reply);
+		return 0;
+	}
+	return 1;
 }
 
 static int
@@ -368,10 +413,13 @@ static void
 do_rcpt(struct session *s, const char *args)
 {
 	struct policy_query	 q;
+	struct pp_response	 rp;
 	const char		*reply;
 	enum verdict		 v;
 	char			**nr, to[SMTP_PATH_MAX + 3];
+	unsigned char		*nn;
 	size_t			 ncap;
+	int			 asked, null = 0;
 
 	(void)args;
 	(void)snprintf(to, sizeof(to), "<%s>", cur_rcpt.addr);
@@ -380,6 +428,27 @@ do_rcpt(struct session *s, const char *args)
 	q.sender = s->mail.path.addr;
 	q.rcpt = cur_rcpt.addr;
 	v = policy_rcpt(s->cfg, &q, &reply);
+	if (v == V_PASS || v == V_WHITELIST || v == V_ASK) {
+		/*
+		 * One question: a rejection upstream gave this triplet in
+		 * the last hour, else (greylisting) the triplet's verdict.
+		 * The null sender's verdict waits for DATA.
+		 */
+		null = v == V_ASK && q.sender[0] == '\0';
+		asked = session_ask(s, v == V_ASK && !null ? PP_CHECK :
+		    PP_REPLY_GET, cur_rcpt.addr, NULL, &rp);
+		if (asked == 0 && rp.status == PP_FOUND) {
+			s->nrefused++;
+			session_log(s, to, "reject", "upstream-cached", rp.text);
+			error(s, rp.text);
+			return;
+		}
+		if (null)
+			v = V_PASS;
+		else if (v == V_ASK)
+			v = policy_greylist_answer(s->cfg, asked == -1 ? -1 :
+			    rp.status, &reply);
+	}
 	if (v != V_PASS && v != V_WHITELIST) {
 		s->nrefused++;
 		session_log(s, to, policy_action(v),
@@ -406,8 +475,15 @@ do_rcpt(struct session *s, const char *args)
 			return;
 		}
 		s->rcpts = nr;
+		if ((nn = reallocarray(s->rcpt_null, ncap, 1)) == NULL) {
+			session_reply(s, "452 4.3.1 Insufficient system "
+			    "storage");
+			return;
+		}
+		s->rcpt_null = nn;
 		s->rcptcap = ncap;
 	}
+	s->rcpt_null[s->nrcpt] = (unsigned char)null;
 	if ((s->rcpts[s->nrcpt] = strdup(cur_rcpt.addr)) == NULL) {
 		session_reply(s, "452 4.3.1 Insufficient system storage");
 		return;
@@ -522,6 +598,46 @@ session_command(struct session *s, char *line)
 	c->proceed(s, args);
 }
 
+/* note_refusal - upstream refused recipient i: keep its first line */
+static void
+note_refusal(void *arg, size_t i, const struct up_reply *r)
+{
+	struct session	*s = arg;
+	struct refusal	*nr;
+	size_t		 n;
+
+	if ((nr = reallocarray(s->refused, s->nrefusal + 1,
+	    sizeof(*nr))) == NULL)
+		return;		/* not cached: upstream will say it again */
+	s->refused = nr;
+	nr = &s->refused[s->nrefusal++];
+	nr->rcpt = i;
+	for (n = 0; n < sizeof(nr->text) - 1 && n < r->len &&
+	    r->text[n] != '\r' && r->text[n] != '\n'; n++)
+		nr->text[n] = r->text[n];
+	nr->text[n] = '\0';
+	if (n > 3)
+		nr->text[3] = ' ';	/* "550-..." of a multi-line reply */
+}
+
+/*
+ * remember_refusals - after a partial rejection, the refused recipients
+ * get upstream's reply at RCPT for an hour, so that the retry delivers
+ * to the others (SPEC 3.4).
+ */
+static void
+remember_refusals(struct session *s)
+{
+	struct pp_response	rp;
+	size_t			i;
+
+	for (i = 0; i < s->nrefusal; i++)
+		if (session_ask(s, PP_REPLY_PUT, s->rcpts[s->refused[i].rcpt],
+		    s->refused[i].text, &rp) == -1 || rp.status != PP_OK)
+			log_warnx("session=%s cannot remember the refusal of "
+			    "<%s>", s->id, s->rcpts[s->refused[i].rcpt]);
+}
+
 /* data_done - the end of the data: check, replay, answer */
 static void
 data_done(struct session *s)
@@ -575,6 +691,9 @@ data_done(struct session *s)
 	env.body = s->mail.body;
 	env.rcpts = s->rcpts;
 	env.nrcpt = s->nrcpt;
+	env.refused = note_refusal;
+	env.arg = s;
+	s->nrefusal = 0;
 	s->deliver(s->cfg, &env, &s->tx, &res);
 
 	switch (res.status) {
@@ -590,6 +709,7 @@ data_done(struct session *s)
 		break;
 	case UP_PARTIAL:
 		session_log(s, to, "tempfail", "partial", res.reply.text);
+		remember_refusals(s);
 		session_reply(s, "451 4.3.0 Try again later");
 		break;
 	case UP_UNAVAILABLE:
@@ -742,10 +862,14 @@ session_free(struct session *s)
 	for (i = 0; i < s->nrcpt; i++)
 		free(s->rcpts[i]);
 	free(s->rcpts);
+	free(s->rcpt_null);
+	free(s->refused);
 	free(s->out);
 	transcript_free(&s->tx);
 	linebuf_free(&s->in);
 	s->rcpts = NULL;
+	s->rcpt_null = NULL;
+	s->refused = NULL;
 	s->out = NULL;
 }
 

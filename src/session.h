@@ -11,6 +11,7 @@
 #include "cidr.h"
 #include "config.h"
 #include "linebuf.h"
+#include "policy_proto.h"
 #include "smtp_parse.h"
 #include "transcript.h"
 #include "upstream.h"
@@ -22,6 +23,12 @@ enum state {
 	S_RCPT = 0x08,		/* at least one recipient accepted */
 	S_DATA = 0x10,		/* reading message data */
 	S_QUIT = 0x20		/* closing */
+};
+
+/* a recipient upstream refused during a replay, and its reply */
+struct refusal {
+	size_t		 rcpt;		/* index in rcpts */
+	char		 text[STORE_REPLY_MAX + 1]; /* first line, no CRLF */
 };
 
 typedef void (*deliver_fn)(const struct config *, const struct envelope *,
@@ -55,6 +62,10 @@ struct session {
 	time_t		 started;	/* for session_timeout */
 	deliver_fn	 deliver;	/* upstream_deliver, or a fake */
 	volatile sig_atomic_t *abort;	/* set by the worker's SIGINT */
+	struct pp_conn	*pp;		/* the policy process, NULL: none */
+	unsigned char	*rcpt_null;	/* per recipient: decide at DATA */
+	struct refusal	*refused;	/* upstream refusals of a replay */
+	size_t		 nrefusal;
 };
 
 int	session_init(struct session *, const struct config *, int,

@@ -352,9 +352,13 @@ replay(struct upconn *u, const struct envelope *env, struct transcript *tx,
 			return set_unavailable(res, u->why);
 		if (r.code / 100 == 2)
 			nok++;
-		else if (first_bad == -1) {
-			first_bad = (int)i;
-			bad = r;
+		else {
+			if (env->refused != NULL)
+				env->refused(env->arg, i, &r);
+			if (first_bad == -1) {
+				first_bad = (int)i;
+				bad = r;
+			}
 		}
 	}
 	if (nok == 0)

@@ -18,6 +18,8 @@ enum up_status {
 	UP_UNAVAILABLE		/* down, slow, closed or garbled */
 };
 
+struct up_reply;
+
 struct envelope {
 	const char	*helo_line;	/* the client's HELO/EHLO line */
 	const char	*helo;		/* the name it gave */
@@ -27,6 +29,9 @@ struct envelope {
 	int		 body;		/* BODY=: 0, 7 or 8 */
 	char		**rcpts;	/* accepted recipients */
 	size_t		 nrcpt;
+	/* told of each recipient upstream refused, by index; may be NULL */
+	void		(*refused)(void *, size_t, const struct up_reply *);
+	void		*arg;		/* for refused */
 };
 
 struct up_reply {

@@ -27,6 +27,7 @@
 
 static volatile sig_atomic_t worker_stop;	/* SIGTERM: leave when idle */
 static volatile sig_atomic_t worker_abort;	/* SIGINT: end the session */
+static struct pp_conn	worker_pp = { -1, "" };	/* to the policy process */
 
 static void
 worker_sig(int sig)
@@ -91,6 +92,7 @@ worker_serve(const struct config *cfg, struct scoreboard *sb, int me,
 			    sizeof(tv));
 		}
 		s.abort = &worker_abort;
+		s.pp = &worker_pp;
 		sigprocmask(SIG_SETMASK, sessmask, NULL);
 		session_run(&s);
 		slot->messages += s.messages;
@@ -139,6 +141,7 @@ worker_main(const struct config *cfg, const struct listeners *ls,
 
 	if (pv->drop)
 		privdrop_apply(cfg->chroot, pv->uid, pv->gid);
+	worker_pp.name = sb->policy_name;
 
 	for (i = 0; i < ls->n; i++) {
 		pfd[i].fd = ls->fd[i];

@@ -66,7 +66,7 @@ echo "=== unit tests under valgrind"
 (cd "$top/_build/plain" && make check-valgrind)
 
 echo "=== mandoc -Tlint"
-out=$(mandoc -Tlint "$top/man/greygated.8" "$top/man/greygate.conf.5" 2>&1 || true)
+out=$(mandoc -Tlint "$top/man/greygated.8" "$top/man/greygatectl.8" "$top/man/greygate.conf.5" 2>&1 || true)
 if [ -n "$out" ]; then
 	echo "$out"
 	exit 1

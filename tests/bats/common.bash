@@ -241,6 +241,7 @@ common_setup() {
 	DAEMON_LOG=$T/daemon.log
 	SINK_DIR=$T/sink
 	PIDFILE=$T/run/greygated.pid
+	STORE=$T/db/greylist.db
 	DAEMON_PID=
 	DAEMON_STOPPED=
 	SINK_PID=
@@ -348,7 +349,16 @@ shutdown_timeout = 3
 start_workers = 3
 min_spare_workers = 1
 max_spare_workers = 5
+greylist { store = "sqlite:$STORE" }
 EOF
+}
+
+# greylist_block [LINE...] - a greylist { } section with the test store and
+# LINEs, for write_conf (it replaces the base section)
+greylist_block() {
+	printf 'greylist {\n\tstore = "sqlite:%s"\n' "$STORE"
+	[ $# -eq 0 ] || printf '\t%s\n' "$@"
+	printf '}'
 }
 
 # write_conf [LINE...] - base config with LINEs added; a LINE "key = ..."
@@ -360,7 +370,11 @@ write_conf() {
 		shift 2
 	fi
 	for l in "$@"; do
-		case $l in *=*)
+		case $l in
+		greylist*)
+			keys="$keys greylist"
+			;;
+		*=*)
 			k=${l%%=*}
 			k=${k// /}
 			keys="$keys $k"
@@ -656,4 +670,15 @@ refute_grep() {
 		cat "$2"
 		return 1
 	fi
+}
+
+# The raw client, connecting from the address in $SMTP_SOURCE (another
+# loopback address, so that the client is not in allowed_senders).
+SMTP_CLIENT_FROM_PY=${SMTP_CLIENT_PY/'socket.create_connection(("127.0.0.1", port), timeout=timeout)'/'socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(os.environ.get("SMTP_SOURCE", "127.0.0.1"), 0))'}
+
+# smtp_from ADDR STEP... - smtp, from the local address ADDR (127.x.y.z)
+smtp_from() {
+	local src=$1
+	shift
+	SMTP_SOURCE=$src python3 -c "$SMTP_CLIENT_FROM_PY" "${SMTP_PORT:-$PORT}" "$@"
 }

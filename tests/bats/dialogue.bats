@@ -461,24 +461,6 @@ EOF
 	grep -q 'action=reject' "$DAEMON_LOG" || fail "no action=reject in the log"
 }
 
-@test "policy greylist without a store: 451 4.7.1 per greylist.on_error = tempfail" {
-	write_conf 'policy = "greylist"' 'allowed_senders = {"10.0.0.0/8"}' 'allowed_domains = {"example.org"}'
-	start_daemon
-	run smtp "EHLO client.example" "MAIL FROM:<alice@example.com>" "RCPT TO:<bob@example.org>" "DATA"
-	expect_line "S: 451 4.7.1 Greylisting unavailable, try again later"
-	refute_line "S: 354 End data with <CR><LF>.<CR><LF>"
-	expect_nothing_upstream
-}
-
-@test "policy greylist without a store, greylist.on_error = accept: passes" {
-	write_conf 'policy = "greylist"' 'allowed_senders = {"10.0.0.0/8"}' 'allowed_domains = {"example.org"}' \
-		'greylist {' 'on_error = "accept"' '}'
-	start_daemon
-	run simple_session
-	expect_line "S: 250 2.1.5 OK"
-	expect_line "S: 250 2.0.0 Ok: queued as 0001"
-}
-
 @test "policy greylist: allowed_senders skip greylisting" {
 	write_conf 'policy = "greylist"'
 	start_daemon

@@ -196,7 +196,6 @@ EOF
 }
 
 @test "after a partial rejection the retry gets upstream's rejection at RCPT" {
-	skip "the partial-rejection cache arrives with the greylist store"
 	start_sink reject-rcpt=carol@example.org
 	start_daemon
 	run transaction bob@example.org carol@example.org

@@ -1,0 +1,375 @@
+/*
+ * policyd - the policy process: the only process of greygated that opens
+ * the greylist store.  It runs as the unprivileged user (never in the
+ * workers' chroot), answers the workers' questions over the policy
+ * socket one at a time, writes greylist_log, and deletes expired entries
+ * between questions, never while a client waits on one.  It trusts
+ * nothing it reads: a malformed message closes that connection.  A store
+ * failure is answered PP_ERROR, so that the worker applies on_error;
+ * it is never turned into a pass here.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "greylist.h"
+#include "log.h"
+#include "policy_proto.h"
+#include "policyd.h"
+#include "privdrop.h"
+
+#define MAX_CLIENTS	(4096 + 16)
+#define EXPIRE_EVERY	60		/* seconds between expiry runs */
+#define REPLY_TTL	3600		/* a cached upstream rejection */
+
+static volatile sig_atomic_t pd_stop, pd_reopen;
+
+static const struct config *pd_cfg;
+static struct store	*pd_store;
+static FILE		*pd_log;
+static int		 pd_failing;	/* the store is failing: logged once */
+static int		 pd_intx;	/* a write transaction is open */
+static struct timespec	 pd_txstart;	/* since when */
+
+#define TX_MAX_MS	20		/* commit at least this often */
+
+static void
+policyd_sig(int sig)
+{
+	if (sig == SIGTERM || sig == SIGINT)
+		pd_stop = 1;
+	else
+		pd_reopen = 1;
+}
+
+/* open_log - greylist_log, appended to, one line a transaction */
+static void
+open_log(void)
+{
+	int	fd;
+
+	if (pd_log != NULL) {
+		fclose(pd_log);
+		pd_log = NULL;
+	}
+	if (pd_cfg->greylist_log[0] == '\0')
+		return;
+	fd = open(pd_cfg->greylist_log, O_WRONLY | O_APPEND | O_CREAT |
+	    O_CLOEXEC, 0640);
+	if (fd == -1 || (pd_log = fdopen(fd, "a")) == NULL) {
+		log_warn("greylist_log %s", pd_cfg->greylist_log);
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	setvbuf(pd_log, NULL, _IOLBF, 0);
+}
+
+/* store_failed - log a store failure once per outage */
+static void
+store_failed(void)
+{
+	if (!pd_failing)
+		log_warnx("greylist store failing: %s; answering as "
+		    "on_error says until it recovers", store_errstr(pd_store));
+	pd_failing = 1;
+}
+
+static void
+store_ok(void)
+{
+	if (pd_failing)
+		log_info("greylist store recovered");
+	pd_failing = 0;
+}
+
+/* keys - the triplet of a request, normalised; -1 if it cannot be */
+static int
+keys(const struct pp_request *rq, char *net, char *from, char *to)
+{
+	struct ipaddr	ip;
+
+	if (pp_client_ip(rq, &ip) == -1 ||
+	    greylist_client_net(&ip, pd_cfg->greylist.ipv4_prefix,
+	    pd_cfg->greylist.ipv6_prefix, net, GREYLIST_NET_MAX) == -1 ||
+	    greylist_norm_sender(rq->sender, from, GREYLIST_ADDR_MAX) == -1 ||
+	    greylist_norm_rcpt(rq->rcpt, to, GREYLIST_ADDR_MAX) == -1)
+		return -1;
+	return 0;
+}
+
+/* policyd_answer - one request, one response; pure but for the store */
+void
+policyd_answer(const struct pp_request *rq, struct pp_response *rp,
+    time_t now)
+{
+	struct greylist_params	 gp;
+	char			 net[GREYLIST_NET_MAX];
+	char			 from[GREYLIST_ADDR_MAX], to[GREYLIST_ADDR_MAX];
+	char			 ts[32];
+	struct tm		 tm;
+	int			 r;
+
+	memset(rp, 0, sizeof(*rp));
+	rp->version = PP_VERSION;
+	rp->op = rq->op;
+	rp->id = rq->id;
+	rp->status = PP_ERROR;
+	if (rq->op == PP_LOG) {
+		if (pd_log != NULL && localtime_r(&now, &tm) != NULL &&
+		    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S%z", &tm) > 0)
+			fprintf(pd_log, "%s %s\n", ts, rq->text);
+		rp->status = PP_OK;
+		return;
+	}
+	if (keys(rq, net, from, to) == -1)
+		return;
+	if (!pd_intx) {
+		/* the writes of the next few ms go in one transaction */
+		if (store_begin(pd_store) == -1) {
+			store_failed();
+			return;
+		}
+		pd_intx = 1;
+		clock_gettime(CLOCK_MONOTONIC, &pd_txstart);
+	}
+	switch (rq->op) {
+	case PP_REPLY_PUT:
+		if (store_reply_put(pd_store, net, from, to, rq->text,
+		    now + REPLY_TTL) == -1) {
+			store_failed();
+			return;
+		}
+		rp->status = PP_OK;
+		break;
+	case PP_REPLY_GET:
+	case PP_CHECK:
+		r = store_reply_get(pd_store, net, from, to, now, rp->text,
+		    sizeof(rp->text));
+		if (r == -1) {
+			store_failed();
+			return;
+		}
+		if (r == 1) {
+			rp->status = PP_FOUND;
+			break;
+		}
+		if (rq->op == PP_REPLY_GET) {
+			rp->status = PP_NOTFOUND;
+			break;
+		}
+		gp.delay = pd_cfg->greylist.delay;
+		gp.retry_window = pd_cfg->greylist.retry_window;
+		gp.expire = pd_cfg->greylist.expire;
+		gp.auto_whitelist = pd_cfg->greylist.auto_whitelist;
+		switch (greylist_check(pd_store, &gp, net, from, to, now)) {
+		case GL_PASS:
+			rp->status = PP_PASS;
+			break;
+		case GL_WHITELIST:
+			rp->status = PP_WHITELIST;
+			break;
+		case GL_GREYLIST:
+			rp->status = PP_GREYLIST;
+			break;
+		case GL_ERROR:
+		default:
+			store_failed();
+			return;
+		}
+		break;
+	default:
+		return;
+	}
+	store_ok();
+}
+
+/*
+ * commit - end the open transaction: when no question waits (idle) or
+ * once it is TX_MAX_MS old.  A crash loses at most those decisions: a
+ * sender is then greylisted once more, nothing worse.
+ */
+static void
+commit(int idle)
+{
+	struct timespec	now;
+	long		ms;
+
+	if (!pd_intx)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (now.tv_sec - pd_txstart.tv_sec) * 1000 +
+	    (now.tv_nsec - pd_txstart.tv_nsec) / 1000000;
+	if (!idle && ms < TX_MAX_MS)
+		return;
+	pd_intx = 0;
+	if (store_commit(pd_store) == -1)
+		store_failed();
+}
+
+/* peer_ok - only our own user and root may ask */
+static int
+peer_ok(int fd)
+{
+	struct ucred	cr;
+	socklen_t	len = sizeof(cr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == -1)
+		return 0;
+	return cr.uid == 0 || cr.uid == geteuid();
+}
+
+/* serve - one readable client; -1 when it must be closed */
+static int
+serve(int fd)
+{
+	struct pp_request	rq;
+	struct pp_response	rp;
+	char			buf[sizeof(rq) + 1];
+	ssize_t			n;
+
+	n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n == -1 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (n <= 0)
+		return -1;
+	if (pp_decode_request(buf, (size_t)n, &rq) == -1) {
+		log_warnx("malformed policy request (%zd octets): closing",
+		    n);
+		return -1;
+	}
+	policyd_answer(&rq, &rp, time(NULL));
+	if (send(fd, &rp, sizeof(rp), MSG_NOSIGNAL | MSG_DONTWAIT) !=
+	    (ssize_t)sizeof(rp))
+		return -1;
+	return 0;
+}
+
+/*
+ * policyd_main - the process.  ready gets "OK" or why the store cannot
+ * be opened, then is closed; the master waits for it at start.
+ */
+void
+policyd_main(const struct config *c, int lfd, int ready,
+    const struct privs *pv)
+{
+	static struct pollfd	 pfd[MAX_CLIENTS];
+	struct sigaction	 sa;
+	sigset_t		 none;
+	struct timespec		 tick = { 1, 0 }, zero = { 0, 0 };
+	char			 err[512];
+	time_t			 last_expire = 0, now, stop_at = 0;
+	long			 n;
+	size_t			 nfd = 1, i;
+	int			 fd;
+
+	pd_cfg = c;
+	log_procname("policy");
+	setproctitle("policy");
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = policyd_sig;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	if (pv->drop)
+		privdrop_apply(NULL, pv->uid, pv->gid);
+	(void)umask(027);	/* the store holds addresses: not for all */
+	if ((pd_store = store_open(c->greylist.store, err, sizeof(err))) ==
+	    NULL) {
+		log_warnx("greylist store: %s", err);
+		if (ready != -1)
+			(void)write(ready, err, strlen(err));
+		exit(1);
+	}
+	if (ready != -1) {
+		(void)write(ready, "OK", 2);
+		close(ready);
+	}
+	open_log();
+
+	pfd[0].fd = lfd;
+	pfd[0].events = POLLIN;
+	for (;;) {
+		if (pd_reopen) {
+			pd_reopen = 0;
+			open_log();
+		}
+		if (pd_stop && pfd[0].fd != -1) {
+			/* let the workers still talking to us finish */
+			close(lfd);
+			pfd[0].fd = -1;
+			stop_at = time(NULL) + c->shutdown_timeout + 5;
+		}
+		if (pd_stop && (nfd == 1 || time(NULL) >= stop_at))
+			break;
+		n = ppoll(pfd, nfd, pd_intx ? &zero : &tick, NULL);
+		if (n == -1 && errno != EINTR)
+			fatal("poll");
+		if (n == 0 && pd_intx) {
+			commit(1);
+			continue;
+		}
+		now = time(NULL);
+		if (n <= 0 || now - last_expire >= EXPIRE_EVERY) {
+			commit(1);
+			if (now - last_expire >= EXPIRE_EVERY) {
+				last_expire = now;
+				if ((n = store_expire(pd_store, now)) == -1)
+					store_failed();
+				else if (n > 0)
+					log_debug("expired %ld entries", n);
+			}
+			continue;
+		}
+		if (pfd[0].fd != -1 && (pfd[0].revents & POLLIN)) {
+			while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) !=
+			    -1) {
+				if (!peer_ok(fd) || nfd == MAX_CLIENTS) {
+					close(fd);
+					continue;
+				}
+				pfd[nfd].fd = fd;
+				pfd[nfd].events = POLLIN;
+				pfd[nfd].revents = 0;
+				nfd++;
+			}
+		}
+		for (i = 1; i < nfd; i++) {
+			if (pfd[i].revents == 0)
+				continue;
+			if ((pfd[i].revents & POLLIN) && serve(pfd[i].fd) == 0)
+				continue;
+			if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR |
+			    POLLNVAL)))
+				continue;
+			close(pfd[i].fd);
+			pfd[i--] = pfd[--nfd];
+		}
+		commit(0);
+	}
+	commit(1);
+	store_close(pd_store);
+	if (pd_log != NULL)
+		fclose(pd_log);
+	exit(0);
+}

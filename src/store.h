@@ -1,0 +1,171 @@
+/*
+ * store - the greylist store: one interface, one file per backend
+ * (store_sqlite.c; store_redis.c later).
+ *
+ * Three kinds of record, all keyed by strings the caller has already
+ * normalised (see greylist.h):
+ *
+ *	STORE_TRIPLET	(net, sender, rcpt) -> struct store_rec
+ *			passes 0: still grey; passes >= 1: passed ("white")
+ *	STORE_CLIENT	net -> struct store_rec (auto-whitelisted network)
+ *	STORE_REPLY	(net, sender, rcpt) -> upstream reply text + expires
+ *			(the partial-rejection cache, SPEC 3.4)
+ *
+ * Times are time_t values supplied by the caller; the store never reads
+ * the clock.  A record is live while now <= expires and expired once
+ * now > expires.  The store keeps expired rows until store_expire()
+ * removes them, so get returns them too (except store_reply_get, which
+ * takes now): the rules in greylist.c decide what an expired row means.
+ *
+ * Every operation that can fail returns -1 on a store error and leaves
+ * a message in store_errstr(); the caller applies on_error.  Functions
+ * that look something up return 1 when found and 0 when not.  A store
+ * handle is not thread-safe; one process opens it and talks to it.
+ */
+#ifndef GREYGATE_STORE_H
+#define GREYGATE_STORE_H
+
+#include <stddef.h>
+#include <time.h>
+
+#define STORE_REPLY_MAX	512	/* reply text kept, octets, NUL excluded */
+#define STORE_ERR_MAX	512	/* store_errstr() length, NUL included */
+
+enum store_kind {
+	STORE_TRIPLET,		/* (net, sender, rcpt), grey or passed */
+	STORE_CLIENT,		/* net, auto-whitelisted */
+	STORE_REPLY		/* (net, sender, rcpt), upstream rejection */
+};
+
+/* A triplet or a client record. */
+struct store_rec {
+	time_t		 first_seen;	/* first sight (of this grey period) */
+	time_t		 last_seen;	/* last pass or use */
+	long		 passes;	/* 0: still grey */
+	time_t		 expires;	/* live while now <= expires */
+};
+
+/* One row as store_list() shows it; pointers valid during the callback. */
+struct store_entry {
+	enum store_kind	 kind;		/* which table */
+	const char	*net;		/* client network, "192.0.2.0/24" */
+	const char	*sender;	/* normalised sender; NULL for CLIENT */
+	const char	*rcpt;		/* normalised recipient; NULL for CLIENT */
+	struct store_rec rec;		/* REPLY: only expires is set */
+	const char	*reply;		/* REPLY: upstream reply, else NULL */
+};
+
+/* Rows present, expired or not, per kind. */
+struct store_stats {
+	long		 grey;		/* triplets with passes == 0 */
+	long		 white;		/* triplets with passes >= 1 */
+	long		 clients;	/* auto-whitelisted networks */
+	long		 replies;	/* cached upstream rejections */
+};
+
+/* store_list() callback: return 0 to go on, -1 to stop (list returns -1) */
+typedef int	(*store_list_cb)(const struct store_entry *, void *);
+
+struct store;
+
+/*
+ * The backend vtable.  Every function has the meaning and return
+ * convention of the store_*() wrapper of the same name below; a backend
+ * records its error text with store_seterr().
+ */
+struct store_ops {
+	const char	*name;		/* "sqlite", "redis" */
+	int	(*triplet_get)(struct store *, const char *, const char *,
+		    const char *, struct store_rec *);
+	int	(*triplet_put)(struct store *, const char *, const char *,
+		    const char *, const struct store_rec *);
+	long	(*triplet_count_passed)(struct store *, const char *, time_t);
+	int	(*client_get)(struct store *, const char *, struct store_rec *);
+	int	(*client_put)(struct store *, const char *,
+		    const struct store_rec *);
+	int	(*reply_get)(struct store *, const char *, const char *,
+		    const char *, time_t, char *, size_t);
+	int	(*reply_put)(struct store *, const char *, const char *,
+		    const char *, const char *, time_t);
+	int	(*del)(struct store *, enum store_kind, const char *,
+		    const char *, const char *);
+	long	(*expire)(struct store *, time_t);
+	int	(*list)(struct store *, store_list_cb, void *);
+	int	(*stats)(struct store *, struct store_stats *);
+	void	(*close)(struct store *);	/* frees be, not the store */
+	int	(*begin)(struct store *);	/* may be NULL: no batching */
+	int	(*commit)(struct store *);
+};
+
+struct store {
+	const struct store_ops *ops;	/* backend functions */
+	void		*be;		/* backend state */
+	char		 err[STORE_ERR_MAX]; /* last error, "" if none */
+};
+
+/*
+ * store_open - open the store named by spec: "sqlite:PATH" (the file and
+ * its schema are created when missing) or "redis://HOST:PORT/DB" (not
+ * built in yet).  NULL on failure with the reason in err.
+ */
+struct store	*store_open(const char *spec, char *err, size_t errlen);
+void		 store_close(struct store *);
+const char	*store_errstr(const struct store *);
+
+/* triplets: get 1/0/-1; put (insert or replace) 0/-1 */
+int	store_triplet_get(struct store *, const char *net, const char *sender,
+	    const char *rcpt, struct store_rec *);
+int	store_triplet_put(struct store *, const char *net, const char *sender,
+	    const char *rcpt, const struct store_rec *);
+/* store_triplet_count_passed - live triplets (passes >= 1) of net, or -1 */
+long	store_triplet_count_passed(struct store *, const char *net,
+	    time_t now);
+
+/* client networks: get 1/0/-1; put (insert or replace) 0/-1 */
+int	store_client_get(struct store *, const char *net, struct store_rec *);
+int	store_client_put(struct store *, const char *net,
+	    const struct store_rec *);
+
+/*
+ * The rejected-recipient cache.  put keeps at most STORE_REPLY_MAX
+ * octets of reply (0/-1); get copies a live reply into buf (1), says 0
+ * when there is none or it expired before now, -1 on error.  A buffer
+ * of STORE_REPLY_MAX + 1 octets always holds the whole reply.
+ */
+int	store_reply_put(struct store *, const char *net, const char *sender,
+	    const char *rcpt, const char *reply, time_t expires);
+int	store_reply_get(struct store *, const char *net, const char *sender,
+	    const char *rcpt, time_t now, char *buf, size_t buflen);
+
+/*
+ * store_delete - remove one record: 1 removed, 0 absent, -1 error.
+ * sender and rcpt are ignored (may be NULL) for STORE_CLIENT.
+ */
+int	store_delete(struct store *, enum store_kind, const char *net,
+	    const char *sender, const char *rcpt);
+/* store_expire - remove every row with expires < now; the count, or -1 */
+long	store_expire(struct store *, time_t now);
+/*
+ * store_list - call cb for every row of every kind (triplets, then
+ * clients, then replies, each sorted by key).  cb must not use the
+ * store.  0 when done, -1 on error or when cb stopped it.
+ */
+int	store_list(struct store *, store_list_cb cb, void *arg);
+int	store_stats(struct store *, struct store_stats *);
+/*
+ * store_begin, store_commit - group the writes of many decisions into one
+ * transaction (the policy process commits every few milliseconds under
+ * load, at once when idle).  0/-1; a no-op for a backend without them.
+ */
+int	store_begin(struct store *);
+int	store_commit(struct store *);
+
+/* store_entry_label - "GREY", "WHITE", "CLIENT" or "REPLY" */
+const char	*store_entry_label(const struct store_entry *);
+
+/* For backends only. */
+void	store_seterr(struct store *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+struct store	*store_sqlite_open(const char *path, char *err, size_t errlen);
+
+#endif

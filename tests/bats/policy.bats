@@ -1,0 +1,251 @@
+#!/usr/bin/env bats
+# The policy process (SPEC 4, 5) end to end: greylisting through it, its
+# death and restart, greylist_log, and greygatectl on the same store.
+# Clients come from 127.0.0.2 and neighbours, outside allowed_senders.
+
+load common
+
+GREY="451 4.7.1 Greylisted, please try again later"
+UNAVAIL="451 4.7.1 Greylisting unavailable, try again later"
+
+grey_conf() {
+	write_conf 'policy = "greylist"' 'allowed_senders = {"127.0.0.1/32"}' \
+		'allowed_domains = {"example.org"}' "$@"
+}
+
+# send FROM-ADDR SENDER - one message to bob@example.org from address FROM
+send() {
+	smtp_from "$1" "EHLO client.example" "MAIL FROM:<$2>" \
+		"RCPT TO:<bob@example.org>" "DATA" "+Subject: grey" "+" "+body" "." QUIT
+}
+
+ctl() {
+	"$top_builddir/src/greygatectl" -f "$CONF" "$@"
+}
+
+policy_pid() {
+	local p
+	for p in $(descendants "$DAEMON_PID"); do
+		if grep -q 'policy' "/proc/$p/cmdline" 2>/dev/null; then
+			echo "$p"
+		fi
+	done
+	return 0
+}
+
+@test "first try 451, early retry 451, retry after the delay delivered" {
+	start_sink
+	grey_conf "$(greylist_block 'delay = 2')"
+	start_daemon
+	run send 127.0.0.2 alice@example.com
+	expect_line "S: $GREY"
+	expect_nothing_upstream
+	grep -q 'action=greylist reason=new' "$DAEMON_LOG" || fail "$(cat "$DAEMON_LOG")"
+	run send 127.0.0.2 alice@example.com
+	expect_line "S: $GREY"
+	expect_delivered 0
+	sleep 2.2
+	run send 127.0.0.2 alice@example.com
+	expect_line "S: 250 2.1.5 OK"
+	expect_line "S: 250 2.0.0 Ok: queued as 0001"
+	expect_delivered 1
+	grep -q 'client=127.0.0.2 .*action=pass reason=delivered' "$DAEMON_LOG" || fail "$(cat "$DAEMON_LOG")"
+}
+
+@test "a neighbour in the same /24 passes; another /24 and a normalised sender" {
+	start_sink
+	grey_conf "$(greylist_block 'delay = 1')"
+	start_daemon
+	run send 127.0.0.2 alice+tag@Example.COM
+	expect_line "S: $GREY"
+	sleep 1.2
+	run send 127.0.0.77 alice@example.com
+	expect_line "S: 250 2.0.0 Ok: queued as 0001"
+	run send 127.0.1.5 alice@example.com
+	expect_line "S: $GREY"
+	expect_delivered 1
+}
+
+@test "whitelists and allowed_senders pass on the first try; relay control stays" {
+	start_sink
+	grey_conf 'whitelist_clients = {"127.0.3.0/24"}' \
+		'whitelist_senders = {"@friend.example"}' \
+		'whitelisted_triples = {"127.0.4.1 carol@example.com bob@example.org"}'
+	start_daemon
+	run send 127.0.3.9 alice@example.com
+	expect_line "S: 250 2.0.0 Ok: queued as 0001"
+	run send 127.0.0.2 dave@friend.example
+	expect_line "S: 250 2.0.0 Ok: queued as 0002"
+	run send 127.0.4.1 carol@example.com
+	expect_line "S: 250 2.0.0 Ok: queued as 0003"
+	run send 127.0.0.1 alice@example.com
+	expect_line "S: 250 2.0.0 Ok: queued as 0004"
+	run smtp_from 127.0.3.9 "EHLO client.example" "MAIL FROM:<a@example.com>" "RCPT TO:<x@elsewhere.example>" QUIT
+	expect_line "S: 550 5.7.1 Relaying denied"
+	expect_delivered 4
+}
+
+@test "auto_whitelist: after 2 passed triplets the network passes at once" {
+	start_sink
+	grey_conf "$(greylist_block 'delay = 1' 'auto_whitelist = 2')"
+	start_daemon
+	run send 127.0.0.2 a1@example.com
+	run send 127.0.0.2 a2@example.com
+	sleep 1.2
+	run send 127.0.0.2 a1@example.com
+	expect_line "S: 250 2.0.0 Ok: queued as 0001"
+	run send 127.0.0.2 a2@example.com
+	expect_line "S: 250 2.0.0 Ok: queued as 0002"
+	run send 127.0.0.3 newcomer@example.com
+	expect_line "S: 250 2.0.0 Ok: queued as 0003"
+	run ctl list
+	[[ "$output" == *"CLIENT	127.0.0.0/24"* ]] || fail "$output"
+}
+
+@test "the null sender is decided at DATA" {
+	start_sink
+	grey_conf "$(greylist_block 'delay = 1')"
+	start_daemon
+	run send 127.0.0.2 ""
+	expect_line "S: 250 2.1.5 OK"
+	expect_line "S: $GREY"
+	refute_line "S: 354 End data with <CR><LF>.<CR><LF>"
+	grep -q 'reason=null-sender' "$DAEMON_LOG" || fail "$(cat "$DAEMON_LOG")"
+	sleep 1.2
+	run send 127.0.0.2 ""
+	expect_line "S: 250 2.0.0 Ok: queued as 0001"
+}
+
+@test "a retry served by another worker passes; the store survives a restart" {
+	start_sink
+	grey_conf "$(greylist_block 'delay = 1')" 'max_sessions_per_worker = 1'
+	start_daemon
+	run send 127.0.0.2 alice@example.com
+	expect_line "S: $GREY"
+	sleep 1.2
+	run send 127.0.0.2 alice@example.com
+	expect_line "S: 250 2.0.0 Ok: queued as 0001"
+	kill -TERM "$DAEMON_PID"
+	wait_daemon_exit 10
+	start_daemon
+	run send 127.0.0.2 alice@example.com
+	expect_line "S: 250 2.0.0 Ok: queued as 0002"
+}
+
+@test "policy process killed: 451 4.7.1 while it is down, then recovered" {
+	start_sink
+	grey_conf "$(greylist_block 'delay = 1')"
+	start_daemon
+	run send 127.0.0.2 alice@example.com
+	sleep 1.2
+	local pp
+	pp=$(policy_pid)
+	[ -n "$pp" ] || fail "no policy process"
+	kill -STOP "$pp"
+	kill -KILL "$pp"
+	run send 127.0.0.2 alice@example.com
+	expect_line "S: $UNAVAIL"
+	wait_for_grep "policy process $pp died on signal 9" "$DAEMON_LOG" 5 || fail "$(cat "$DAEMON_LOG")"
+	local i
+	for ((i = 0; i < 30; i++)); do
+		[ -n "$(policy_pid)" ] && break
+		sleep 0.2
+	done
+	[ -n "$(policy_pid)" ] || fail "the policy process was not restarted"
+	run send 127.0.0.2 alice@example.com
+	expect_line "S: 250 2.0.0 Ok: queued as 0001"
+	daemon_alive
+}
+
+@test "policy process down with on_error = accept: recipients pass" {
+	start_sink
+	grey_conf "$(greylist_block 'on_error = "accept"')"
+	start_daemon
+	local pp
+	pp=$(policy_pid)
+	kill -STOP "$pp"
+	run send 127.0.0.2 alice@example.com
+	kill -KILL "$pp"
+	expect_line "S: 250 2.0.0 Ok: queued as 0001"
+}
+
+@test "a store that cannot be opened stops the start" {
+	mkdir -p "$T/ro"
+	touch "$T/ro/notadir"
+	write_conf 'policy = "greylist"' "greylist { store = \"sqlite:$T/ro/notadir/x.db\" }"
+	run "$GREYGATED" -d -f "$CONF"
+	[ "$status" -eq 1 ] || fail "status $status: $output"
+	[[ "$output" == *"fatal:"* ]] || fail "$output"
+}
+
+@test "greylist_log: one line a transaction, reopened on SIGUSR2" {
+	start_sink
+	# written by the policy process, as the daemon's user
+	mkdir -p "$T/log"
+	[ "$(id -u)" != 0 ] || chown greygate "$T/log"
+	grey_conf "$(greylist_block 'delay = 1')" "greylist_log = \"$T/log/grey.log\""
+	start_daemon
+	run send 127.0.0.2 alice@example.com
+	wait_for_grep 'action=greylist' "$T/log/grey.log" 5 || fail "$(cat "$T/log/grey.log" 2>&1)"
+	mv "$T/log/grey.log" "$T/log/grey.log.1"
+	kill -USR2 "$DAEMON_PID"
+	sleep 0.5
+	sleep 1
+	run send 127.0.0.2 alice@example.com
+	wait_for_grep 'action=pass' "$T/log/grey.log" 5 || fail "$(cat "$T/log/grey.log" 2>&1)"
+	refute_grep 'action=pass' "$T/log/grey.log.1"
+}
+
+@test "greygatectl: a real session in list, then add, check, delete, expire, stats" {
+	start_sink
+	grey_conf "$(greylist_block 'delay = 1')"
+	start_daemon
+	run send 127.0.0.2 Alice@Example.com
+	run ctl list
+	[[ "$output" == "GREY	127.0.0.0/24	alice@example.com	bob@example.org	"*"	0	"* ]] || fail "$output"
+	run ctl check 127.0.0.2 alice@example.com bob@example.org
+	[ "$output" = "greylist	$GREY" ] || fail "$output"
+	sleep 1.2
+	run send 127.0.0.2 alice@example.com
+	expect_line "S: 250 2.0.0 Ok: queued as 0001"
+	run ctl list
+	[[ "$output" == "WHITE	127.0.0.0/24	alice@example.com	bob@example.org	"*"	1	"* ]] || fail "$output"
+	run ctl add 127.0.9.1 carol@example.com bob@example.org
+	[ "$output" = "added	127.0.9.0/24	carol@example.com	bob@example.org" ] || fail "$output"
+	run ctl check 127.0.9.1 carol@example.com bob@example.org
+	[ "$output" = "pass	250 2.1.5 OK" ] || fail "$output"
+	run send 127.0.9.1 carol@example.com
+	expect_line "S: 250 2.0.0 Ok: queued as 0002"
+	run ctl stats
+	[[ "$output" == *"white	2"* ]] || fail "$output"
+	run ctl delete 127.0.9.1 carol@example.com bob@example.org
+	[ "$status" -eq 0 ] || fail "$output"
+	run ctl delete 127.0.9.1 carol@example.com bob@example.org
+	[ "$status" -eq 1 ] || fail "deleted twice: $output"
+	run ctl check 127.0.9.1 carol@example.com bob@example.org
+	[ "$output" = "greylist	$GREY" ] || fail "$output"
+	run ctl expire
+	[ "$output" = "expired	0" ] || fail "$output"
+	run ctl check 127.0.0.1 x@example.com bob@example.org
+	[ "$output" = "whitelist	250 2.1.5 OK" ] || fail "$output"
+	run ctl check 127.0.0.2 x@example.com y@elsewhere.example
+	[[ "$output" == "relay-denied	550 5.7.1 Relaying denied" ]] || fail "$output"
+	run ctl bogus
+	[ "$status" -eq 64 ] || fail "status $status"
+	run ctl check 127.0.0.2 only-two@example.com
+	[ "$status" -eq 64 ] || fail "status $status"
+}
+
+@test "greygatectl expire removes what expired" {
+	grey_conf "$(greylist_block 'delay = 1' 'retry_window = 2')"
+	run ctl list
+	start_sink
+	start_daemon
+	run send 127.0.0.2 alice@example.com
+	expect_line "S: $GREY"
+	sleep 3.2
+	run ctl expire
+	[ "$output" = "expired	1" ] || fail "$output"
+	run ctl list
+	[ -z "$output" ] || fail "$output"
+}
