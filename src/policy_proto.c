@@ -227,13 +227,15 @@ int
 pp_ask(struct pp_conn *pc, struct pp_request *rq, struct pp_response *rp)
 {
 	char	name[PP_NAME_MAX];
+	size_t	n;
 
 	if (pc == NULL)
 		return -1;
 	if (pc->fd == -1) {
 		/* the master may rewrite it: take a copy */
-		memcpy(name, pc->name, sizeof(name) - 1);
-		name[sizeof(name) - 1] = '\0';
+		n = strnlen(pc->name, sizeof(name) - 1);
+		memcpy(name, pc->name, n);
+		name[n] = '\0';
 		if (name[0] == '\0' || (pc->fd = pp_connect(name)) == -1)
 			return -1;
 	}
