@@ -152,7 +152,12 @@ policy_pid() {
 		sleep 0.2
 	done
 	[ -n "$(policy_pid)" ] || fail "the policy process was not restarted"
-	run send 127.0.0.2 alice@example.com
+	# it answers once it has opened the store
+	for ((i = 0; i < 20; i++)); do
+		run send 127.0.0.2 alice@example.com
+		[[ "$output" != *"S: $UNAVAIL"* ]] && break
+		sleep 0.5
+	done
 	expect_line "S: 250 2.0.0 Ok: queued as 0001"
 	daemon_alive
 }
