@@ -50,7 +50,7 @@ struct store_entry {
 	enum store_kind	 kind;		/* which table */
 	const char	*net;		/* client network, "192.0.2.0/24" */
 	const char	*sender;	/* normalised sender; NULL for CLIENT */
-	const char	*rcpt;		/* normalised recipient; NULL for CLIENT */
+	const char	*rcpt;		/* normalised rcpt; NULL for CLIENT */
 	struct store_rec rec;		/* REPLY: only expires is set */
 	const char	*reply;		/* REPLY: upstream reply, else NULL */
 };

@@ -160,7 +160,8 @@ test_schema(void)
 	    "triplet WHERE net = 'x' AND passes >= 1 AND expires >= 0");
 	/* EXPLAIN QUERY PLAN: id, parent, notused, detail */
 	has_str(sql_text(dbpath, sql, 3, buf, sizeof(buf)),
-	    "triplet_net_passed", "auto_whitelist count uses the partial index");
+	    "triplet_net_passed", "auto_whitelist count uses the partial "
+	    "index");
 	store_close(st);
 }
 
@@ -493,6 +494,30 @@ test_reopen(void)
 	store_close(st);
 }
 
+/* store_begin/store_commit: a batch of writes is one transaction. */
+static void
+test_batch(void)
+{
+	struct store	*st;
+	struct store_rec r, w = { T0, T0, 1, T0 + 10 };
+
+	st = open_or_bail(spec);
+	is_int(store_begin(st), 0, "batch: begin");
+	is_int(store_triplet_put(st, "192.0.2.0/24", "b1@x.example",
+	    "r@y.example", &w), 0, "batch: put inside");
+	is_int(sql_int(dbpath, "SELECT count(*) FROM triplet WHERE sender = "
+	    "'b1@x.example'"), 0, "batch: not visible to others before "
+	    "commit");
+	is_int(store_begin(st), -1, "batch: begin inside a batch refused");
+	is_int(store_commit(st), 0, "batch: commit");
+	is_int(sql_int(dbpath, "SELECT count(*) FROM triplet WHERE sender = "
+	    "'b1@x.example'"), 1, "batch: visible after commit");
+	is_int(store_commit(st), -1, "batch: commit without begin refused");
+	is_int(store_triplet_get(st, "192.0.2.0/24", "b1@x.example",
+	    "r@y.example", &r), 1, "batch: store usable after the errors");
+	store_close(st);
+}
+
 /* A store that breaks while open: every operation says -1 and why. */
 static void
 test_broken(void)
@@ -618,6 +643,7 @@ main(void)
 	test_expire(st);
 	store_close(st);
 	test_reopen();
+	test_batch();
 	test_broken();
 	test_open_errors();
 	tmp_cleanup();
