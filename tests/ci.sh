@@ -18,7 +18,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	apt-get install -y -qq --no-install-recommends \
 	    build-essential autoconf automake pkg-config \
 	    libbsd-dev libconfuse-dev libsqlite3-dev \
-	    bats swaks postfix python3 valgrind mandoc procps \
+	    bats swaks postfix python3 valgrind mandoc procps sqlite3 \
 	    adduser >/dev/null
 	if command -v postfix >/dev/null 2>&1; then
 		postfix status >/dev/null 2>&1 && postfix stop || true

@@ -311,7 +311,8 @@ common_teardown() {
 	for p in $(pids_mentioning "$T"); do
 		kill -KILL "$p" 2>/dev/null || true
 	done
-	if [ "${GREYGATE_TEST_VERBOSE:-0}" = 1 ] && [ -z "${BATS_TEST_COMPLETED:-}" ]; then
+	# a failed test shows what the daemon and the sink saw
+	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
 		dump_logs
 	fi
 	if [ -n "$died" ]; then

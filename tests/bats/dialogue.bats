@@ -711,7 +711,9 @@ EOF
 	local oks
 	oks=$(grep -c '^S: 250 2.0.0 OK' <<<"$said")
 	[ "$oks" -ge 2 ] && [ "$oks" -le 3 ] || fail "$oks NOOPs answered in: $output"
-	elapsed_between "$t0" "$t1" 2.5 5.5
+	# the client's sleeps add up to 6.5 s: less proves the cut, and the
+	# upper bound leaves room for a loaded machine
+	elapsed_between "$t0" "$t1" 2.5 6.4
 }
 
 @test "greet_delay: a patient client gets the full greeting after the delay" {

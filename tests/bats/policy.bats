@@ -254,3 +254,64 @@ policy_pid() {
 	run ctl list
 	[ -z "$output" ] || fail "$output"
 }
+
+@test "kill -9 of the policy process in the middle of writes: the store opens and answers" {
+	start_sink
+	grey_conf "$(greylist_block 'delay = 1')" 'max_connections_per_ip = 0'
+	start_daemon
+	local pp i j steps
+	pp=$(policy_pid)
+	[ -n "$pp" ] || fail "no policy process"
+	# eight clients, each pipelining 90 first-sight recipients: 720 writes
+	for ((i = 1; i <= 8; i++)); do
+		steps=("EHLO client.example" "+MAIL FROM:<sender$i@example.com>")
+		for ((j = 1; j <= 90; j++)); do
+			steps+=("+RCPT TO:<r$i.$j@example.org>")
+		done
+		steps+=('!flush' '!read 91' QUIT)
+		SMTP_SOURCE=127.0.$i.2 python3 -c "$SMTP_CLIENT_FROM_PY" "$PORT" "${steps[@]}" \
+			>"$T/c$i.out" 2>&1 3>&- </dev/null &
+		BG_PIDS+=($!)
+	done
+	# kill it once it has written some of them
+	for ((i = 0; i < 100; i++)); do
+		[ "$(grep -c "$GREY" "$T"/c*.out 2>/dev/null | awk -F: '{ n += $2 } END { print n + 0 }')" -ge 50 ] && break
+		sleep 0.05
+	done
+	kill -KILL "$pp"
+	local p
+	for p in "${BG_PIDS[@]}"; do
+		wait "$p" || true
+	done
+	# every recipient got an answer: greylisted, or the policy outage
+	local grey=0 unavail=0 n
+	for ((i = 1; i <= 8; i++)); do
+		n=$(grep -c "^S: $GREY" "$T/c$i.out" || true)
+		grey=$((grey + n))
+		n=$(grep -c "^S: $UNAVAIL" "$T/c$i.out" || true)
+		unavail=$((unavail + n))
+		n=$(grep -c "^S: 451 4.7.1 " "$T/c$i.out" || true)
+		[ "$n" -eq 90 ] || fail "client $i: $n of 90 RCPTs answered 451 4.7.1: $(cat "$T/c$i.out")"
+	done
+	# the kill came in the middle: some recipients were decided, some not
+	[ "$grey" -gt 0 ] && [ "$unavail" -gt 0 ] || fail "greylisted $grey, unavailable $unavail"
+	echo "# greylisted $grey, unavailable $unavail" >&3
+	wait_for_grep "policy process $pp died on signal 9" "$DAEMON_LOG" 5 || fail "$(cat "$DAEMON_LOG")"
+	# the restarted policy process opens the store and answers from it
+	for ((i = 0; i < 20; i++)); do
+		run send 127.0.0.2 alice@example.com
+		[[ "$output" == *"S: $GREY"* ]] && break
+		sleep 0.5
+	done
+	expect_line "S: $GREY"
+	# greygatectl reads the store: what was committed before the kill
+	run ctl list
+	[ "$status" -eq 0 ] || fail "list: $output"
+	n=$(grep -c '^GREY	127\.0\.[1-8]\.0/24	sender' <<<"$output" || true)
+	[ "$n" -ge 1 ] && [ "$n" -le 720 ] || fail "$n entries of the killed run in: $output"
+	if command -v sqlite3 >/dev/null 2>&1; then
+		run sqlite3 "$STORE" 'PRAGMA integrity_check'
+		[ "$output" = ok ] || fail "integrity_check: $output"
+	fi
+	daemon_alive
+}
