@@ -29,7 +29,8 @@
 #include "privdrop.h"
 
 #define MAX_CLIENTS	(4096 + 16)
-#define EXPIRE_EVERY	60		/* seconds between expiry runs */
+#define EXPIRE_EVERY	1		/* seconds between expiry steps */
+#define EXPIRE_CHUNK	10000		/* triplets looked at per step */
 #define REPLY_TTL	3600		/* a cached upstream rejection */
 
 static volatile sig_atomic_t pd_stop, pd_reopen;
@@ -42,6 +43,7 @@ static int		 pd_intx;	/* a write transaction is open */
 static struct timespec	 pd_txstart;	/* since when */
 
 #define TX_MAX_MS	20		/* commit at least this often */
+#define TX_IDLE_MS	2		/* and after this long without a question */
 
 static void
 policyd_sig(int sig)
@@ -266,7 +268,8 @@ policyd_main(const struct config *c, int lfd, int ready,
 	static struct pollfd	 pfd[MAX_CLIENTS];
 	struct sigaction	 sa;
 	sigset_t		 none;
-	struct timespec		 tick = { 1, 0 }, zero = { 0, 0 };
+	struct timespec		 tick = { 1, 0 };
+	struct timespec		 linger = { 0, TX_IDLE_MS * 1000000L };
 	char			 err[512];
 	time_t			 last_expire = 0, now, stop_at = 0;
 	long			 n;
@@ -322,7 +325,11 @@ policyd_main(const struct config *c, int lfd, int ready,
 		}
 		if (pd_stop && (nfd == 1 || time(NULL) >= stop_at))
 			break;
-		n = ppoll(pfd, nfd, pd_intx ? &zero : &tick, NULL);
+		/*
+		 * An open transaction waits a little for the next question:
+		 * a commit per question would cost more than the question.
+		 */
+		n = ppoll(pfd, nfd, pd_intx ? &linger : &tick, NULL);
 		if (n == -1 && errno != EINTR)
 			fatal("poll");
 		if (n == 0 && pd_intx) {
@@ -334,7 +341,8 @@ policyd_main(const struct config *c, int lfd, int ready,
 			commit(1);
 			if (now - last_expire >= EXPIRE_EVERY) {
 				last_expire = now;
-				if ((n = store_expire(pd_store, now)) == -1)
+				if ((n = store_expire_some(pd_store, now,
+				    EXPIRE_CHUNK)) == -1)
 					store_failed();
 				else if (n > 0)
 					log_debug("expired %ld entries", n);

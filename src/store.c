@@ -135,6 +135,15 @@ store_expire(struct store *st, time_t now)
 	return st->ops->expire(st, now);
 }
 
+long
+store_expire_some(struct store *st, time_t now, long limit)
+{
+	st->err[0] = '\0';
+	if (st->ops->expire_some == NULL)
+		return st->ops->expire(st, now);
+	return st->ops->expire_some(st, now, limit);
+}
+
 int
 store_list(struct store *st, store_list_cb cb, void *arg)
 {

@@ -90,6 +90,8 @@ struct store_ops {
 	int	(*del)(struct store *, enum store_kind, const char *,
 		    const char *, const char *);
 	long	(*expire)(struct store *, time_t);
+	/* may be NULL: store_expire_some() then expires everything */
+	long	(*expire_some)(struct store *, time_t, long);
 	int	(*list)(struct store *, store_list_cb, void *);
 	int	(*stats)(struct store *, struct store_stats *);
 	void	(*close)(struct store *);	/* frees be, not the store */
@@ -145,6 +147,14 @@ int	store_delete(struct store *, enum store_kind, const char *net,
 	    const char *sender, const char *rcpt);
 /* store_expire - remove every row with expires < now; the count, or -1 */
 long	store_expire(struct store *, time_t now);
+/*
+ * store_expire_some - a bounded share of store_expire(): rows with
+ * expires < now among about limit keys after where the last call ended,
+ * around again after the last.  Called often, it keeps the store tidy
+ * at a cost per call that does not grow with the store.  The count, or
+ * -1.
+ */
+long	store_expire_some(struct store *, time_t now, long limit);
 /*
  * store_list - call cb for every row of every kind (triplets, then
  * clients, then replies, each sorted by key).  cb must not use the

@@ -56,6 +56,14 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (net, sender, rcpt)"
 	") WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS reply_expires ON reply (expires);",
+	/*
+	 * 1 -> 2: no secondary index on triplet.  Each pass rewrote three
+	 * B-trees (the row and two indexes on expires) where one will do:
+	 * expiry walks the primary key in chunks (sq_expire_some) and the
+	 * auto_whitelist count reads the net's rows through its prefix.
+	 */
+	"DROP INDEX IF EXISTS triplet_expires;"
+	"DROP INDEX IF EXISTS triplet_net_passed;",
 };
 #define SCHEMA_VERSION	((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -71,6 +79,9 @@ enum q {
 	Q_CLIENT_DEL,
 	Q_REPLY_DEL,
 	Q_TRIPLET_EXPIRE,
+	Q_TRIPLET_CHUNK_END,
+	Q_TRIPLET_EXPIRE_RANGE,
+	Q_TRIPLET_EXPIRE_TAIL,
 	Q_CLIENT_EXPIRE,
 	Q_REPLY_EXPIRE,
 	Q_TRIPLET_LIST,
@@ -112,6 +123,15 @@ static const char *const qsql[Q_MAX] = {
 	[Q_REPLY_DEL] = "DELETE FROM reply "
 	    "WHERE net = ?1 AND sender = ?2 AND rcpt = ?3",
 	[Q_TRIPLET_EXPIRE] = "DELETE FROM triplet WHERE expires < ?1",
+	/* the last key of the next chunk after the cursor ?1..?3 */
+	[Q_TRIPLET_CHUNK_END] = "SELECT net, sender, rcpt FROM triplet "
+	    "WHERE (net, sender, rcpt) > (?1, ?2, ?3) "
+	    "ORDER BY net, sender, rcpt LIMIT 1 OFFSET ?4",
+	[Q_TRIPLET_EXPIRE_RANGE] = "DELETE FROM triplet "
+	    "WHERE (net, sender, rcpt) > (?1, ?2, ?3) "
+	    "AND (net, sender, rcpt) <= (?4, ?5, ?6) AND expires < ?7",
+	[Q_TRIPLET_EXPIRE_TAIL] = "DELETE FROM triplet "
+	    "WHERE (net, sender, rcpt) > (?1, ?2, ?3) AND expires < ?4",
 	[Q_CLIENT_EXPIRE] = "DELETE FROM client WHERE expires < ?1",
 	[Q_REPLY_EXPIRE] = "DELETE FROM reply WHERE expires < ?1",
 	[Q_TRIPLET_LIST] = "SELECT net, sender, rcpt, first_seen, "
@@ -132,6 +152,7 @@ struct sqlite_be {
 	sqlite3		*db;		/* the connection */
 	char		*path;		/* for messages */
 	sqlite3_stmt	*q[Q_MAX];	/* prepared at open */
+	char		*cur[3];	/* expire_some: last key done, or NULL */
 };
 
 static int	sq_fail(struct store *, const char *);
@@ -146,6 +167,8 @@ static int	sq_get_rec(struct store *, enum q, const char *, struct
 		    store_rec *);
 static int	sq_step_done(struct store *, sqlite3_stmt *, const char *);
 static int	sq_list_one(struct store *, enum q, store_list_cb, void *);
+static int	sq_bind_cursor(struct sqlite_be *, sqlite3_stmt *);
+static void	sq_cursor_free(struct sqlite_be *);
 
 static int	sq_triplet_get(struct store *, const char *, const char *,
 		    const char *, struct store_rec *);
@@ -162,6 +185,7 @@ static int	sq_reply_put(struct store *, const char *, const char *,
 static int	sq_del(struct store *, enum store_kind, const char *,
 		    const char *, const char *);
 static long	sq_expire(struct store *, time_t);
+static long	sq_expire_some(struct store *, time_t, long);
 static int	sq_list(struct store *, store_list_cb, void *);
 static int	sq_stats(struct store *, struct store_stats *);
 static void	sq_close(struct store *);
@@ -179,6 +203,7 @@ static const struct store_ops sqlite_ops = {
 	.reply_put = sq_reply_put,
 	.del = sq_del,
 	.expire = sq_expire,
+	.expire_some = sq_expire_some,
 	.list = sq_list,
 	.stats = sq_stats,
 	.close = sq_close,
@@ -362,7 +387,7 @@ store_sqlite_open(const char *path, char *err, size_t errlen)
 	/* lookups from memory, not a pread(2) each: the file is mapped */
 	if (sq_exec(st, "PRAGMA cache_size = -65536", "cache_size") == -1 ||
 	    sq_exec(st, "PRAGMA mmap_size = 1073741824", "mmap_size") == -1 ||
-	    sq_exec(st, "PRAGMA wal_autocheckpoint = 10000", "checkpoint") == -1)
+	    sq_exec(st, "PRAGMA wal_autocheckpoint = 1000", "checkpoint") == -1)
 		goto fail;
 	if (sq_migrate(st) == -1)
 		goto fail;
@@ -394,6 +419,7 @@ sq_close(struct store *st)
 		sqlite3_finalize(be->q[i]);
 	/* every statement is finalized, so close cannot be refused */
 	sqlite3_close(be->db);
+	sq_cursor_free(be);
 	free(be->path);
 	free(be);
 	st->be = NULL;
@@ -641,6 +667,113 @@ sq_expire(struct store *st, time_t now)
 		goto fail;
 	return n;
 fail:
+	sqlite3_exec(be->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+/* sq_bind_cursor - the expire_some cursor as ?1..?3 ("" at the start) */
+static int
+sq_bind_cursor(struct sqlite_be *be, sqlite3_stmt *s)
+{
+	int	i;
+
+	for (i = 0; i < 3; i++)
+		if (sqlite3_bind_text(s, i + 1, be->cur[i] ? be->cur[i] : "",
+		    -1, SQLITE_STATIC) != SQLITE_OK)
+			return -1;
+	return 0;
+}
+
+/* sq_cursor_free - back to the start of the table */
+static void
+sq_cursor_free(struct sqlite_be *be)
+{
+	int	i;
+
+	for (i = 0; i < 3; i++) {
+		free(be->cur[i]);
+		be->cur[i] = NULL;
+	}
+}
+
+/*
+ * sq_expire_some - the expired triplets among the next limit keys after
+ * the cursor (then around again from the start), and every expired
+ * client and reply, which their indexes find.  A call costs the same
+ * whatever the size of the table, so the policy process can run one
+ * every second without keeping a question waiting.
+ */
+static long
+sq_expire_some(struct store *st, time_t now, long limit)
+{
+	struct sqlite_be *be = st->be;
+	sqlite3_stmt	*s;
+	char		*end[3] = { NULL, NULL, NULL };
+	long		 n = 0;
+	int		 i, rc;
+
+	if (limit < 1)
+		limit = 1;
+	if (sq_exec(st, "BEGIN IMMEDIATE", "expire") == -1)
+		return -1;
+	s = be->q[Q_TRIPLET_CHUNK_END];
+	if (sq_bind_cursor(be, s) == -1 ||
+	    sqlite3_bind_int64(s, 4, limit - 1) != SQLITE_OK) {
+		sq_fail(st, "expire");
+		goto fail;
+	}
+	if ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		for (i = 0; i < 3; i++)
+			end[i] = strdup(sq_text(s, i));
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		sq_fail(st, "expire");
+		sqlite3_reset(s);
+		goto fail;
+	}
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW && (end[0] == NULL || end[1] == NULL ||
+	    end[2] == NULL)) {
+		store_seterr(st, "%s: expire: out of memory", be->path);
+		goto fail;
+	}
+	if (rc == SQLITE_ROW) {
+		s = be->q[Q_TRIPLET_EXPIRE_RANGE];
+		for (i = 0; i < 3; i++)
+			if (sqlite3_bind_text(s, i + 4, end[i], -1,
+			    SQLITE_STATIC) != SQLITE_OK)
+				break;
+		rc = i == 3 ? sqlite3_bind_int64(s, 7, now) : SQLITE_ERROR;
+	} else {
+		s = be->q[Q_TRIPLET_EXPIRE_TAIL];
+		rc = sqlite3_bind_int64(s, 4, now);
+	}
+	if (rc != SQLITE_OK || sq_bind_cursor(be, s) == -1) {
+		sq_fail(st, "expire");
+		goto fail;
+	}
+	if (sq_step_done(st, s, "expire") == -1)
+		goto fail;
+	n += sqlite3_changes(be->db);
+	for (i = 0; i < 2; i++) {
+		s = be->q[i == 0 ? Q_CLIENT_EXPIRE : Q_REPLY_EXPIRE];
+		if (sqlite3_bind_int64(s, 1, now) != SQLITE_OK) {
+			sq_fail(st, "expire");
+			goto fail;
+		}
+		if (sq_step_done(st, s, "expire") == -1)
+			goto fail;
+		n += sqlite3_changes(be->db);
+	}
+	if (sq_exec(st, "COMMIT", "expire") == -1)
+		goto fail;
+	/* the chunk's last key is the next start; none: around again */
+	sq_cursor_free(be);
+	for (i = 0; i < 3; i++)
+		be->cur[i] = end[i];
+	return n;
+fail:
+	for (i = 0; i < 3; i++)
+		free(end[i]);
 	sqlite3_exec(be->db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
 }

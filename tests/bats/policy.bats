@@ -243,16 +243,37 @@ policy_pid() {
 
 @test "greygatectl expire removes what expired" {
 	grey_conf "$(greylist_block 'delay = 1' 'retry_window = 2')"
-	run ctl list
 	start_sink
 	start_daemon
 	run send 127.0.0.2 alice@example.com
 	expect_line "S: $GREY"
+	# with the daemon gone, only greygatectl can expire it
+	stop_daemon
+	run ctl list
+	[[ "$output" == "GREY	127.0.0.0/24	alice@example.com	"* ]] || fail "$output"
 	sleep 3.2
 	run ctl expire
 	[ "$output" = "expired	1" ] || fail "$output"
 	run ctl list
 	[ -z "$output" ] || fail "$output"
+}
+
+@test "the policy process deletes expired entries by itself" {
+	grey_conf "$(greylist_block 'delay = 1' 'retry_window = 2')"
+	start_sink
+	start_daemon
+	run send 127.0.0.2 alice@example.com
+	expect_line "S: $GREY"
+	run ctl list
+	[[ "$output" == "GREY	127.0.0.0/24	alice@example.com	"* ]] || fail "$output"
+	local i
+	for ((i = 0; i < 30; i++)); do
+		run ctl list
+		[ -z "$output" ] && break
+		sleep 0.2
+	done
+	[ -z "$output" ] || fail "still listed 6 s after it expired: $output"
+	daemon_alive
 }
 
 @test "kill -9 of the policy process in the middle of writes: the store opens and answers" {

@@ -1,7 +1,8 @@
 /*
  * test_store - the SQLite greylist store on a temporary file: the file
- * and schema (user_version 1, WAL, indexes) are created at open, every
+ * and schema (user_version 2, WAL, indexes) are created at open, every
  * kind of record round-trips, expire removes exactly the expired rows,
+ * and expire_some the expired rows of one chunk at a time,
  * delete/list/stats see what was written, data survives a reopen, and
  * failures (bad path, not a database, unknown spec, newer schema, a
  * store that breaks under us) come back as NULL or -1 with a message.
@@ -136,8 +137,10 @@ static void
 test_schema(void)
 {
 	static const char *const objects[] = { "triplet", "client", "reply",
-	    "triplet_expires", "triplet_net_passed", "client_expires",
-	    "reply_expires" };
+	    "client_expires", "reply_expires" };
+	/* a pass rewrites the triplet's row and nothing else */
+	static const char *const gone[] = { "triplet_expires",
+	    "triplet_net_passed" };
 	struct store	*st;
 	struct stat	 sb;
 	char		 sql[128], buf[160];
@@ -147,8 +150,8 @@ test_schema(void)
 	st = open_or_bail(spec);
 	is_int(stat(dbpath, &sb), 0, "open creates the file");
 	is_str(store_errstr(st), "", "no error after open");
-	is_int(sql_int(dbpath, "PRAGMA user_version"), 1,
-	    "schema user_version is 1");
+	is_int(sql_int(dbpath, "PRAGMA user_version"), 2,
+	    "schema user_version is 2");
 	is_str(sql_text(dbpath, "PRAGMA journal_mode", 0, buf, sizeof(buf)),
 	    "wal", "journal_mode is WAL");
 	for (i = 0; i < sizeof(objects) / sizeof(objects[0]); i++) {
@@ -156,12 +159,22 @@ test_schema(void)
 		    "WHERE name = '%s'", objects[i]);
 		is_int(sql_int(dbpath, sql), 1, "schema has %s", objects[i]);
 	}
+	for (i = 0; i < sizeof(gone) / sizeof(gone[0]); i++) {
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM sqlite_master "
+		    "WHERE name = '%s'", gone[i]);
+		is_int(sql_int(dbpath, sql), 0, "schema has no %s", gone[i]);
+	}
 	snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN SELECT count(*) FROM "
 	    "triplet WHERE net = 'x' AND passes >= 1 AND expires >= 0");
 	/* EXPLAIN QUERY PLAN: id, parent, notused, detail */
 	has_str(sql_text(dbpath, sql, 3, buf, sizeof(buf)),
-	    "triplet_net_passed", "auto_whitelist count uses the partial "
-	    "index");
+	    "PRIMARY KEY (net=?)", "auto_whitelist count reads the net's "
+	    "rows through the primary key");
+	snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN DELETE FROM triplet "
+	    "WHERE (net, sender, rcpt) > ('a', 'b', 'c') AND expires < 0");
+	has_str(sql_text(dbpath, sql, 3, buf, sizeof(buf)),
+	    "PRIMARY KEY ((net,sender,rcpt)>(?,?,?))", "an expiry chunk "
+	    "starts through the primary key");
 	store_close(st);
 }
 
@@ -489,8 +502,8 @@ test_reopen(void)
 	    "reopen: client kept");
 	is_int(store_reply_get(st, "192.0.2.0/24", "a@b.example",
 	    "x@d.example", T0, buf, sizeof(buf)), 1, "reopen: reply kept");
-	is_int(sql_int(dbpath, "PRAGMA user_version"), 1,
-	    "reopen: user_version still 1");
+	is_int(sql_int(dbpath, "PRAGMA user_version"), 2,
+	    "reopen: user_version still 2");
 	store_close(st);
 }
 
@@ -623,7 +636,70 @@ test_open_errors(void)
 	st = store_open(sp, err, sizeof(err));
 	ok(st != NULL, "open: version 0 over existing tables migrates");
 	store_close(st);
-	is_int(sql_int(p, "PRAGMA user_version"), 1, "open: back to 1");
+	is_int(sql_int(p, "PRAGMA user_version"), 2, "open: back to 2");
+
+	/* version 1 had two indexes on triplet: migration 2 drops them */
+	sql_exec(p, "CREATE INDEX triplet_expires ON triplet (expires);"
+	    "CREATE INDEX triplet_net_passed ON triplet (net, expires) "
+	    "WHERE passes >= 1; PRAGMA user_version = 1");
+	st = store_open(sp, err, sizeof(err));
+	ok(st != NULL, "open: version 1 migrates");
+	store_close(st);
+	is_int(sql_int(p, "PRAGMA user_version"), 2, "open: 1 -> 2");
+	is_int(sql_int(p, "SELECT count(*) FROM sqlite_master WHERE name IN "
+	    "('triplet_expires', 'triplet_net_passed')"), 0,
+	    "open: the version 1 indexes are dropped");
+}
+
+/*
+ * expire_some: 25 triplets, every third one expired; chunks of 10 keys
+ * remove the expired ones of each chunk, then start again from the top.
+ */
+static void
+test_expire_some(void)
+{
+	struct store	*st;
+	struct store_rec r, live = { T0, T0, 1, T0 + 10 };
+	struct store_rec dead = { T0, T0, 1, T0 - 1 };
+	char		 p[512], sp[600], rcpt[32];
+	int		 i, left;
+
+	snprintf(p, sizeof(p), "%s/chunks.db", tmpdir);
+	snprintf(sp, sizeof(sp), "sqlite:%s", p);
+	st = open_or_bail(sp);
+	for (i = 0; i < 25; i++) {
+		/* rNN: key order is number order */
+		snprintf(rcpt, sizeof(rcpt), "r%02d@example.org", i);
+		store_triplet_put(st, "192.0.2.0/24", "a@example.com", rcpt,
+		    i % 3 == 0 ? &dead : &live);
+	}
+	store_client_put(st, "198.51.100.0/24", &dead);
+	store_reply_put(st, "192.0.2.0/24", "a@example.com", "x@example.org",
+	    "550 no", T0 - 1);
+	/* keys 0-9 hold 0, 3, 6, 9; plus the client and the reply */
+	is_int(store_expire_some(st, T0, 10), 6, "expire_some: first chunk");
+	is_int(store_triplet_get(st, "192.0.2.0/24", "a@example.com",
+	    "r12@example.org", &r), 1, "expire_some: the next chunk waits");
+	is_int(store_client_get(st, "198.51.100.0/24", &r), 0,
+	    "expire_some: the expired client is gone at once");
+	/* keys 10-19: 12, 15, 18 */
+	is_int(store_expire_some(st, T0, 10), 3, "expire_some: second chunk");
+	/* keys 20-24, the end: 21, 24 */
+	is_int(store_expire_some(st, T0, 10), 2, "expire_some: the tail");
+	left = (int)sql_int(p, "SELECT count(*) FROM triplet");
+	is_int(left, 16, "expire_some: only live triplets left");
+	/* around again: r00 expired meanwhile is found in the first chunk */
+	store_triplet_put(st, "192.0.2.0/24", "a@example.com",
+	    "r01@example.org", &dead);
+	is_int(store_expire_some(st, T0, 10), 1, "expire_some: around again");
+	/* that chunk ended at r14: a large one takes the rest after it */
+	is_int(store_expire_some(st, T0 + 11, 1000), 6,
+	    "expire_some: r16 to r23 after the cursor");
+	is_int(store_expire_some(st, T0 + 11, 1000), 9,
+	    "expire_some: then the whole table from the top");
+	is_int(store_expire_some(st, T0 + 11, 1000), 0,
+	    "expire_some: nothing left");
+	store_close(st);
 }
 
 int
@@ -644,6 +720,7 @@ main(void)
 	store_close(st);
 	test_reopen();
 	test_batch();
+	test_expire_some();
 	test_broken();
 	test_open_errors();
 	tmp_cleanup();
