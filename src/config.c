@@ -859,3 +859,25 @@ config_free(struct config *c)
 	free(c->wl_clients);
 	free(c);
 }
+
+/*
+ * config_spool_in_chroot - spool_dir as a chrooted worker sees it: the
+ * file names spool_dir as a path of the host, inside chroot (checked at
+ * load), so the chroot prefix comes off; "/" when they are equal.
+ */
+const char *
+config_spool_in_chroot(const struct config *c)
+{
+	size_t	n;
+
+	if (c->chroot[0] == '\0' || strcmp(c->chroot, "/") == 0)
+		return c->spool_dir;
+	n = strlen(c->chroot);
+	if (strncmp(c->spool_dir, c->chroot, n) != 0)
+		return c->spool_dir;	/* refused at load; never here */
+	while (c->spool_dir[n] == '/' && c->spool_dir[n + 1] == '/')
+		n++;
+	if (c->spool_dir[n] == '\0' || strcmp(c->spool_dir + n, "/") == 0)
+		return "/";
+	return c->spool_dir + n;
+}

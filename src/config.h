@@ -98,5 +98,6 @@ struct config {
 
 struct config	*config_load(const char *, char *, size_t);
 void		 config_free(struct config *);
+const char	*config_spool_in_chroot(const struct config *);
 
 #endif

@@ -28,6 +28,7 @@
 static volatile sig_atomic_t worker_stop;	/* SIGTERM: leave when idle */
 static volatile sig_atomic_t worker_abort;	/* SIGINT: end the session */
 static struct pp_conn	worker_pp = { -1, "" };	/* to the policy process */
+static const char	*worker_spool;		/* spool_dir seen from here */
 
 static void
 worker_sig(int sig)
@@ -85,6 +86,7 @@ worker_serve(const struct config *cfg, struct scoreboard *sb, int me,
 	} else if (session_init(&s, cfg, fd, &ip) == -1) {
 		log_warn("session_init");
 	} else {
+		s.tx.dir = worker_spool;	/* inside the chroot */
 		{
 			struct timeval tv = { cfg->inactivity_timeout, 0 };
 
@@ -139,8 +141,11 @@ worker_main(const struct config *cfg, const struct listeners *ls,
 	sigemptyset(&sessmask);
 	sigaddset(&sessmask, SIGTERM);
 
-	if (pv->drop)
+	worker_spool = cfg->spool_dir;
+	if (pv->drop) {
 		privdrop_apply(cfg->chroot, pv->uid, pv->gid);
+		worker_spool = config_spool_in_chroot(cfg);
+	}
 	worker_pp.name = sb->policy_name;
 
 	for (i = 0; i < ls->n; i++) {

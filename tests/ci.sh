@@ -2,7 +2,8 @@
 # ci.sh - install what is needed (Debian, as root), build, and run the
 # whole test suite: a -Werror build with `make check` (unit + bats),
 # the unit tests under valgrind, the man pages through mandoc -Tlint,
-# `make distcheck`, and the suite again under AddressSanitizer + UBSan.
+# `make distcheck`, the suite again under AddressSanitizer + UBSan, and,
+# as root with dpkg-buildpackage, the Debian package (tests/pkg/pkgtest.sh).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -19,7 +20,9 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	    build-essential autoconf automake pkg-config \
 	    libbsd-dev libconfuse-dev libsqlite3-dev \
 	    bats swaks postfix python3 valgrind mandoc procps sqlite3 \
-	    adduser >/dev/null
+	    adduser \
+	    debhelper dpkg-dev fakeroot lintian man-db iproute2 \
+	    libio-socket-inet6-perl >/dev/null
 	if command -v postfix >/dev/null 2>&1; then
 		postfix status >/dev/null 2>&1 && postfix stop || true
 	fi
@@ -83,7 +86,27 @@ trs_asan=$(find "$top/_build/asan" -name '*.trs')
 echo "=== make distcheck"
 (cd "$top/_build/plain" && make distcheck >/dev/null)
 
+# The package test: one test in the summary; its failure fails CI.
+pkg_pass=0
+pkg_fail=0
+pkg_skip=0
+if [ "$(id -u)" = 0 ] && [ -f "$top/debian/control" ] &&
+    command -v dpkg-buildpackage >/dev/null 2>&1; then
+	echo "=== Debian package (tests/pkg/pkgtest.sh)"
+	if bash "$top/tests/pkg/pkgtest.sh"; then
+		pkg_pass=1
+	else
+		pkg_fail=1
+	fi
+else
+	echo "=== Debian package: skipped (needs root, debian/ and dpkg-buildpackage)"
+	pkg_skip=1
+fi
+
 echo "=== summary"
 echo "plain:" $(summary $trs_plain)
 echo "asan:" $(summary $trs_asan)
-summary $trs_plain $trs_asan
+echo "package: $pkg_pass passed, $pkg_fail failed, $pkg_skip skipped"
+set -- $(summary $trs_plain $trs_asan)
+echo "$(($1 + pkg_pass)) passed, $(($3 + pkg_fail)) failed, $(($5 + pkg_skip)) skipped"
+[ "$pkg_fail" = 0 ]

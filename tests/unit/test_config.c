@@ -607,6 +607,45 @@ test_good(void)
 	done(c);
 }
 
+/* spool_dir as the chrooted workers see it */
+static const struct {
+	const char	*name;
+	const char	*text;
+	const char	*want;
+} spool_cases[] = {
+	{ "no chroot", "spool_dir = \"/var/spool/greygate\"\n",
+	    "/var/spool/greygate" },
+	{ "spool_dir is the chroot",
+	    "chroot = \"/var/spool/greygate\"\n"
+	    "spool_dir = \"/var/spool/greygate\"\n", "/" },
+	{ "spool_dir is the chroot, slashes",
+	    "chroot = \"/var/spool/greygate/\"\n"
+	    "spool_dir = \"/var/spool/greygate/\"\n", "/" },
+	{ "spool_dir below the chroot",
+	    "chroot = \"/var/jail\"\nspool_dir = \"/var/jail/spool\"\n",
+	    "/spool" },
+	{ "chroot /", "chroot = \"/\"\nspool_dir = \"/var/spool\"\n",
+	    "/var/spool" },
+};
+
+static void
+test_spool_in_chroot(void)
+{
+	struct config	*c;
+	size_t		 i;
+
+	for (i = 0; i < sizeof(spool_cases) / sizeof(spool_cases[0]); i++) {
+		c = load(spool_cases[i].text);
+		ok(c != NULL, "loaded: %s", spool_cases[i].name);
+		if (c != NULL)
+			is_str(config_spool_in_chroot(c), spool_cases[i].want,
+			    "spool in chroot: %s", spool_cases[i].name);
+		else
+			printf("#   %s\n", err);
+		done(c);
+	}
+}
+
 static void
 test_missing(void)
 {
@@ -634,6 +673,7 @@ main(void)
 	test_values();
 	test_bad();
 	test_good();
+	test_spool_in_chroot();
 	test_missing();
 	return tap_done();
 }
