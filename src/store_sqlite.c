@@ -184,6 +184,8 @@ static int	sq_reply_put(struct store *, const char *, const char *,
 		    const char *, const char *, time_t);
 static int	sq_del(struct store *, enum store_kind, const char *,
 		    const char *, const char *);
+static long	sq_delete_expired(struct store *, const enum q *, size_t,
+		    time_t);
 static long	sq_expire(struct store *, time_t);
 static long	sq_expire_some(struct store *, time_t, long);
 static int	sq_list(struct store *, store_list_cb, void *);
@@ -640,6 +642,26 @@ sq_del(struct store *st, enum store_kind kind, const char *net,
 	return sqlite3_changes(be->db) > 0 ? 1 : 0;
 }
 
+/* sq_delete_expired - run the DELETE ... expires < ?1 statements qs */
+static long
+sq_delete_expired(struct store *st, const enum q *qs, size_t nq, time_t now)
+{
+	struct sqlite_be *be = st->be;
+	sqlite3_stmt	*s;
+	long		 n = 0;
+	size_t		 i;
+
+	for (i = 0; i < nq; i++) {
+		s = be->q[qs[i]];
+		if (sqlite3_bind_int64(s, 1, now) != SQLITE_OK)
+			return sq_fail(st, "expire");
+		if (sq_step_done(st, s, "expire") == -1)
+			return -1;
+		n += sqlite3_changes(be->db);
+	}
+	return n;
+}
+
 /* sq_expire - one transaction, so a reader never sees half of it */
 static long
 sq_expire(struct store *st, time_t now)
@@ -647,23 +669,12 @@ sq_expire(struct store *st, time_t now)
 	static const enum q qs[] = { Q_TRIPLET_EXPIRE, Q_CLIENT_EXPIRE,
 	    Q_REPLY_EXPIRE };
 	struct sqlite_be *be = st->be;
-	sqlite3_stmt	*s;
-	long		 n = 0;
-	size_t		 i;
+	long		 n;
 
 	if (sq_exec(st, "BEGIN IMMEDIATE", "expire") == -1)
 		return -1;
-	for (i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
-		s = be->q[qs[i]];
-		if (sqlite3_bind_int64(s, 1, now) != SQLITE_OK) {
-			sq_fail(st, "expire");
-			goto fail;
-		}
-		if (sq_step_done(st, s, "expire") == -1)
-			goto fail;
-		n += sqlite3_changes(be->db);
-	}
-	if (sq_exec(st, "COMMIT", "expire") == -1)
+	if ((n = sq_delete_expired(st, qs, sizeof(qs) / sizeof(qs[0]),
+	    now)) == -1 || sq_exec(st, "COMMIT", "expire") == -1)
 		goto fail;
 	return n;
 fail:
@@ -706,10 +717,11 @@ sq_cursor_free(struct sqlite_be *be)
 static long
 sq_expire_some(struct store *st, time_t now, long limit)
 {
+	static const enum q others[] = { Q_CLIENT_EXPIRE, Q_REPLY_EXPIRE };
 	struct sqlite_be *be = st->be;
 	sqlite3_stmt	*s;
 	char		*end[3] = { NULL, NULL, NULL };
-	long		 n = 0;
+	long		 n, more;
 	int		 i, rc;
 
 	if (limit < 1)
@@ -753,19 +765,11 @@ sq_expire_some(struct store *st, time_t now, long limit)
 	}
 	if (sq_step_done(st, s, "expire") == -1)
 		goto fail;
-	n += sqlite3_changes(be->db);
-	for (i = 0; i < 2; i++) {
-		s = be->q[i == 0 ? Q_CLIENT_EXPIRE : Q_REPLY_EXPIRE];
-		if (sqlite3_bind_int64(s, 1, now) != SQLITE_OK) {
-			sq_fail(st, "expire");
-			goto fail;
-		}
-		if (sq_step_done(st, s, "expire") == -1)
-			goto fail;
-		n += sqlite3_changes(be->db);
-	}
-	if (sq_exec(st, "COMMIT", "expire") == -1)
+	n = sqlite3_changes(be->db);
+	if ((more = sq_delete_expired(st, others, 2, now)) == -1 ||
+	    sq_exec(st, "COMMIT", "expire") == -1)
 		goto fail;
+	n += more;
 	/* the chunk's last key is the next start; none: around again */
 	sq_cursor_free(be);
 	for (i = 0; i < 3; i++)
