@@ -859,6 +859,8 @@ session_free(struct session *s)
 {
 	size_t	i;
 
+	upstream_finish(-1);
+
 	for (i = 0; i < s->nrcpt; i++)
 		free(s->rcpts[i]);
 	free(s->rcpts);
@@ -959,6 +961,8 @@ session_run(struct session *s)
 		session_input(s);
 		if (flush(s) == -1 || s->state == S_QUIT || s->dead)
 			return;
+		/* the client has its answer: close a finished replay */
+		upstream_finish(0);
 		n = wait_input(s, s->cfg->inactivity_timeout);
 		if (n == -1)
 			goto shutdown;
