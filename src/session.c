@@ -859,8 +859,6 @@ session_free(struct session *s)
 {
 	size_t	i;
 
-	upstream_finish(-1);
-
 	for (i = 0; i < s->nrcpt; i++)
 		free(s->rcpts[i]);
 	free(s->rcpts);
@@ -961,8 +959,6 @@ session_run(struct session *s)
 		session_input(s);
 		if (flush(s) == -1 || s->state == S_QUIT || s->dead)
 			return;
-		/* the client has its answer: close a finished replay */
-		upstream_finish(0);
 		n = wait_input(s, s->cfg->inactivity_timeout);
 		if (n == -1)
 			goto shutdown;

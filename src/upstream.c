@@ -33,67 +33,61 @@
 #define UP_LINE_MAX	2048	/* one reply line */
 #define UP_BUF		8192	/* read buffer */
 
-#define UP_OBUF		16384	/* commands and small messages, gathered */
-
 struct upconn {
 	int		 fd;		/* socket to upstream */
 	struct linebuf	 lb;		/* its replies */
 	int		 timeout;	/* seconds per reply */
 	const char	*why;		/* first failure, for the log */
-	size_t		 olen;		/* octets waiting in obuf */
-	char		 obuf[UP_OBUF];	/* sent before the next reply wait */
 };
 
-/* the connection of the last replay: QUIT sent, its answer not yet read */
-static int	up_quit_fd = -1;
-static int	up_quit_timeout;	/* seconds */
-
-static int	up_flush(struct upconn *);
-
-/*
- * connect_timeout - a TCP connection to ip:port within timeout seconds.
- * The socket stays blocking: a blocking connect(2) honours SO_SNDTIMEO
- * (Linux), and SO_RCVTIMEO bounds every read of a reply, so waiting costs
- * no poll(2) beside each call.
- */
+/* connect_timeout - a TCP connection to ip:port within timeout seconds */
 static int
-connect_timeout(const char *ipstr, int port, int timeout, int rtimeout,
-    const char **why)
+connect_timeout(const char *ipstr, int port, int timeout, const char **why)
 {
 	struct sockaddr_storage	 ss;
 	struct ipaddr		 ip;
-	struct timeval		 tv;
-	socklen_t		 slen;
-	int			 fd, one = 1;
+	struct pollfd		 pfd;
+	socklen_t		 slen, elen;
+	int			 fd, flags, err = 0, one = 1, n;
 
 	if (ipaddr_parse(ipstr, &ip) == -1) {
 		*why = "bad smtp_ip";
 		return -1;
 	}
 	slen = ipaddr_sockaddr(&ip, port, &ss);
-	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) ==
-	    -1) {
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC |
+	    SOCK_NONBLOCK, 0)) == -1) {
 		*why = "socket failed";
 		return -1;
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	tv.tv_sec = timeout;
-	tv.tv_usec = 0;
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == -1) {
-		*why = "setsockopt failed";
-		close(fd);
-		return -1;
-	}
-	tv.tv_sec = rtimeout;
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1) {
-		*why = "setsockopt failed";
-		close(fd);
-		return -1;
-	}
 	if (connect(fd, (struct sockaddr *)&ss, slen) == -1) {
-		*why = errno == EINPROGRESS || errno == EAGAIN ?
-		    "connect timed out" : errno == EINTR ?
-		    "connect interrupted" : "connection refused";
+		if (errno != EINPROGRESS) {
+			*why = "connection refused";
+			close(fd);
+			return -1;
+		}
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		do {
+			n = poll(&pfd, 1, timeout * 1000);
+		} while (n == -1 && errno == EINTR);
+		if (n <= 0) {
+			*why = "connect timed out";
+			close(fd);
+			return -1;
+		}
+		elen = sizeof(err);
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) == -1 ||
+		    err != 0) {
+			*why = "connection refused";
+			close(fd);
+			return -1;
+		}
+	}
+	if ((flags = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == -1) {
+		*why = "fcntl failed";
 		close(fd);
 		return -1;
 	}
@@ -134,28 +128,24 @@ up_reply(struct upconn *u, struct up_reply *r)
 	long		 deadline = now_ms() + u->timeout * 1000L;
 	char		*line;
 	size_t		 len;
-	int		 code, more, first = 1;
+	int		 code, more, first = 1, n;
 	ssize_t		 got;
 
 	r->code = 0;
 	r->len = 0;
-	if (up_flush(u) == -1)
-		return -1;
 	for (;;) {
 		switch (linebuf_getline(&u->lb, UP_LINE_MAX, &line, &len)) {
 		case LB_LINE:
 			break;
 		case LB_NEED:
-			/* each read waits at most the timeout (SO_RCVTIMEO) */
-			if (now_ms() > deadline) {
+			n = linebuf_wait(u->fd, (int)(deadline - now_ms() > 0 ?
+			    deadline - now_ms() : 0));
+			if (n <= 0) {
 				u->why = "timed out waiting for a reply";
 				return -1;
 			}
 			if ((got = linebuf_read(&u->lb, u->fd)) <= 0) {
-				u->why = got == -1 && (errno == EAGAIN ||
-				    errno == EWOULDBLOCK) ?
-				    "timed out waiting for a reply" :
-				    "closed the connection";
+				u->why = "closed the connection";
 				return -1;
 			}
 			continue;
@@ -181,10 +171,11 @@ up_reply(struct upconn *u, struct up_reply *r)
 	}
 }
 
-/* up_send - all of buf within the reply timeout */
+/* up_write - all of buf within the reply timeout (a datasink_fn) */
 static int
-up_send(struct upconn *u, const char *buf, size_t len)
+up_write(void *arg, const char *buf, size_t len)
 {
+	struct upconn	*u = arg;
 	struct pollfd	 pfd;
 	ssize_t		 w;
 	int		 n;
@@ -212,38 +203,6 @@ up_send(struct upconn *u, const char *buf, size_t len)
 		buf += w;
 		len -= (size_t)w;
 	}
-	return 0;
-}
-
-/* up_flush - send what up_write gathered */
-static int
-up_flush(struct upconn *u)
-{
-	size_t	n = u->olen;
-
-	u->olen = 0;
-	return n ? up_send(u, u->obuf, n) : 0;
-}
-
-/*
- * up_write - octets for upstream (a datasink_fn).  Small writes are
- * gathered and leave with the next wait for a reply, so that a command
- * group, or a small message and its final dot, is one segment and one
- * system call; large ones go at once.
- */
-static int
-up_write(void *arg, const char *buf, size_t len)
-{
-	struct upconn	*u = arg;
-
-	if (len > sizeof(u->obuf) - u->olen) {
-		if (up_flush(u) == -1)
-			return -1;
-		if (len > sizeof(u->obuf) / 2)
-			return up_send(u, buf, len);
-	}
-	memcpy(u->obuf + u->olen, buf, len);
-	u->olen += len;
 	return 0;
 }
 
@@ -429,50 +388,22 @@ replay(struct upconn *u, const struct envelope *env, struct transcript *tx,
 }
 
 /*
- * upstream_finish - end the connection of the last replay: read the
- * answer to its QUIT if it came within wait_ms (0: only if it is there
- * already, else leave it for later; -1: the QUIT timeout), then close.  Its answer changes
- * nothing, so it is read after the client has had its own reply: the
- * hop costs no round trip beyond the dialogue itself.
- */
-void
-upstream_finish(int wait_ms)
-{
-	char	buf[512];
-	int	n;
-
-	if (up_quit_fd == -1)
-		return;
-	if (wait_ms < 0)
-		wait_ms = up_quit_timeout * 1000;
-	n = linebuf_wait(up_quit_fd, wait_ms);
-	if (n == 0 && wait_ms == 0)
-		return;
-	if (n > 0)
-		(void)recv(up_quit_fd, buf, sizeof(buf), MSG_DONTWAIT);
-	close(up_quit_fd);
-	up_quit_fd = -1;
-}
-
-/*
  * upstream_deliver - connect, replay, QUIT.  res says what happened and
- * carries the reply the client must hear.  The answer to QUIT is left to
- * upstream_finish().
+ * carries the reply the client must hear.
  */
 void
 upstream_deliver(const struct config *c, const struct envelope *env,
     struct transcript *tx, struct up_result *res)
 {
-	static struct upconn	u;	/* 16 KiB: not on the stack */
-	const char		*why = NULL;
+	struct upconn	u;
+	struct up_reply	r;
+	const char	*why = NULL;
 
-	upstream_finish(-1);
 	memset(res, 0, sizeof(*res));
-	u.olen = 0;
-	u.why = NULL;
+	memset(&u, 0, sizeof(u));
 	u.timeout = c->upstream_timeout;
 	if ((u.fd = connect_timeout(c->smtp_ip, c->smtp_port,
-	    c->upstream_connect_timeout, c->upstream_timeout, &why)) == -1) {
+	    c->upstream_connect_timeout, &why)) == -1) {
 		set_unavailable(res, why);
 		return;
 	}
@@ -482,13 +413,12 @@ upstream_deliver(const struct config *c, const struct envelope *env,
 		return;
 	}
 	replay(&u, env, tx, res);
-	linebuf_free(&u.lb);
-	if (res->status != UP_UNAVAILABLE && up_write(&u, "QUIT\r\n", 6) ==
-	    0 && up_flush(&u) == 0) {
-		/* a polite end, finished when the client has its reply */
-		up_quit_fd = u.fd;
-		up_quit_timeout = u.timeout < 5 ? u.timeout : 5;
-		return;
+	if (res->status != UP_UNAVAILABLE) {
+		/* a polite end; its answer changes nothing */
+		u.timeout = u.timeout < 5 ? u.timeout : 5;
+		if (up_write(&u, "QUIT\r\n", 6) == 0)
+			(void)up_reply(&u, &r);
 	}
+	linebuf_free(&u.lb);
 	close(u.fd);
 }

@@ -48,7 +48,6 @@ struct up_result {
 
 void	upstream_deliver(const struct config *, const struct envelope *,
 	    struct transcript *, struct up_result *);
-void	upstream_finish(int);
 int	upstream_parse_line(const char *, size_t, int *, int *);
 
 #endif
