@@ -442,7 +442,10 @@ master_run(struct config *c, struct listeners *ls, const struct privs *pv,
 {
 	struct sigaction	sa;
 	struct timespec		tick = { 1, 0 };
+	struct pollfd		wpfd;
 	sigset_t		blocked, empty;
+	char			drain[256];
+	int			wake[2];
 
 	sb = mmap(NULL, sizeof(*sb), PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -470,11 +473,24 @@ master_run(struct config *c, struct listeners *ls, const struct privs *pv,
 	sigprocmask(SIG_BLOCK, &blocked, NULL);
 	sigemptyset(&empty);
 
+	/*
+	 * A worker that takes a connection while fewer than
+	 * min_spare_workers are idle writes a byte here, so the pool grows
+	 * at once under a burst instead of once a second.
+	 */
+	if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) == -1)
+		fatal("pipe2");
+	sb->wake_fd = wake[1];
+	wpfd.fd = wake[0];
+	wpfd.events = POLLIN;
+
 	master_pfh = pfh;
 	setproctitle("master");
 	maintain(c, ls, pv, 1);
 	while (!sig_term) {
-		(void)ppoll(NULL, 0, &tick, &empty);
+		if (ppoll(&wpfd, 1, &tick, &empty) == 1)
+			while (read(wake[0], drain, sizeof(drain)) > 0)
+				continue;
 		if (sig_chld) {
 			sig_chld = 0;
 			reap();

@@ -36,6 +36,7 @@ struct slot {
 
 struct scoreboard {
 	volatile int	 nslots;	/* slots ever used: scans stop here */
+	int		 wake_fd;	/* a worker writes here: spawn more */
 	char		 policy_name[PP_NAME_MAX]; /* policy socket, "" if none */
 	struct slot	 slots[MAX_SLOTS];
 };

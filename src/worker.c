@@ -4,8 +4,12 @@
  * state in the shared scoreboard so the master can size the pool, and
  * leaves after max_sessions_per_worker sessions or when told to.  A
  * SIGTERM never cuts a session short; a SIGINT (end of shutdown_timeout)
- * answers 421 and closes.
+ * answers 421 and closes.  Idle workers wait on the listeners through
+ * epoll with EPOLLEXCLUSIVE, so that a new connection wakes one idle
+ * worker rather than all of them (a thundering herd costs more CPU than
+ * the session itself).
  */
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include <netinet/in.h>
@@ -53,6 +57,28 @@ worker_count_client(const struct scoreboard *sb, int nslots,
 	return n;
 }
 
+/*
+ * worker_want_more - the pool is short of idle workers: wake the master
+ * (it otherwise looks once a second).  The write never blocks; a full
+ * pipe already says it.
+ */
+static void
+worker_want_more(const struct config *cfg, struct scoreboard *sb)
+{
+	int	i, live = 0, idle = 0;
+
+	for (i = 0; i < sb->nslots; i++) {
+		if (sb->slots[i].pid == 0)
+			continue;
+		live++;
+		if (sb->slots[i].state == SLOT_IDLE ||
+		    sb->slots[i].state == SLOT_STARTING)
+			idle++;
+	}
+	if (idle < cfg->min_spare_workers && live < cfg->max_workers)
+		(void)write(sb->wake_fd, "", 1);
+}
+
 /* worker_serve - one accepted connection, start to end */
 static void
 worker_serve(const struct config *cfg, struct scoreboard *sb, int me,
@@ -62,7 +88,7 @@ worker_serve(const struct config *cfg, struct scoreboard *sb, int me,
 	struct ipaddr	 ip;
 	struct slot	*slot = &sb->slots[me];
 	char		 addr[64];
-	int		 one = 1, flags;
+	int		 one = 1;
 	static const char toomany[] =
 	    "421 4.7.0 Too many connections from your address\r\n";
 
@@ -70,11 +96,11 @@ worker_serve(const struct config *cfg, struct scoreboard *sb, int me,
 		close(fd);
 		return;
 	}
-	if ((flags = fcntl(fd, F_GETFL)) != -1)
-		(void)fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+	/* accept4(2) on Linux: the new socket is blocking whatever the listener */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	slot->client = ip;
 	slot->state = SLOT_BUSY;
+	worker_want_more(cfg, sb);
 	ipaddr_ntop(&ip, addr, sizeof(addr));
 	setproctitle("worker: %s", addr);
 
@@ -108,13 +134,13 @@ void
 worker_main(const struct config *cfg, const struct listeners *ls,
     struct scoreboard *sb, int me, const struct privs *pv)
 {
-	struct pollfd		 pfd[MAX_LISTEN];
+	struct epoll_event	 ev, evs[MAX_LISTEN];
 	struct sockaddr_storage	 ss;
 	struct sigaction	 sa;
 	sigset_t		 blocked, waitmask, sessmask;
 	socklen_t		 slen;
 	size_t			 i;
-	int			 fd, n, served = 0;
+	int			 ep, fd, k, n, served = 0;
 
 	log_procname("worker");
 	setproctitle("worker: starting");
@@ -148,24 +174,36 @@ worker_main(const struct config *cfg, const struct listeners *ls,
 	}
 	worker_pp.name = sb->policy_name;
 
+	if ((ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		fatal("epoll_create1");
 	for (i = 0; i < ls->n; i++) {
-		pfd[i].fd = ls->fd[i];
-		pfd[i].events = POLLIN;
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+		ev.data.u32 = (uint32_t)i;
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, ls->fd[i], &ev) == -1) {
+			/* a kernel older than 4.5: every idle worker wakes */
+			ev.events = EPOLLIN;
+			if (epoll_ctl(ep, EPOLL_CTL_ADD, ls->fd[i], &ev) == -1)
+				fatal("epoll_ctl");
+		}
 	}
 	while (!worker_stop && served < cfg->max_sessions_per_worker) {
-		sb->slots[me].state = SLOT_IDLE;
-		setproctitle("worker: idle");
-		n = ppoll(pfd, ls->n, NULL, &waitmask);
+		if (sb->slots[me].state != SLOT_IDLE) {
+			sb->slots[me].state = SLOT_IDLE;
+			setproctitle("worker: idle");
+		}
+		n = epoll_pwait(ep, evs, MAX_LISTEN, -1, &waitmask);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
-			fatal("poll");
+			fatal("epoll_pwait");
 		}
-		for (i = 0; i < ls->n && !worker_stop; i++) {
-			if (pfd[i].revents & (POLLERR | POLLHUP | POLLNVAL))
+		for (k = 0; k < n && !worker_stop; k++) {
+			if (evs[k].events & (EPOLLERR | EPOLLHUP))
 				exit(0);	/* shut down by the master */
-			if (!(pfd[i].revents & POLLIN))
+			if (!(evs[k].events & EPOLLIN))
 				continue;
+			i = evs[k].data.u32;
 			slen = sizeof(ss);
 			fd = accept4(ls->fd[i], (struct sockaddr *)&ss, &slen,
 			    SOCK_CLOEXEC);
@@ -175,7 +213,6 @@ worker_main(const struct config *cfg, const struct listeners *ls,
 			    &sessmask);
 			sigprocmask(SIG_SETMASK, &blocked, NULL);
 			served++;
-			sb->slots[me].state = SLOT_IDLE;
 			break;
 		}
 	}
