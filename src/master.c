@@ -171,6 +171,7 @@ policyd_spawn(const struct config *c, const struct listeners *ls,
 			close(ls->fd[i]);
 		if (master_pfh != NULL)
 			pidfile_close(master_pfh);
+		policyd_horizon(&sb->reply_horizon);
 		policyd_main(c, lfd, p[1], pv);
 		/* NOTREACHED */
 	}

@@ -38,6 +38,7 @@ struct scoreboard {
 	volatile int	 nslots;	/* slots ever used: scans stop here */
 	int		 wake_fd;	/* a worker writes here: spawn more */
 	char		 policy_name[PP_NAME_MAX]; /* policy socket, "" if none */
+	volatile time_t	 reply_horizon;	/* no refusal remembered after it */
 	struct slot	 slots[MAX_SLOTS];
 };
 

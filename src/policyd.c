@@ -41,6 +41,7 @@ static FILE		*pd_log;
 static int		 pd_failing;	/* the store is failing: logged once */
 static int		 pd_intx;	/* a write transaction is open */
 static struct timespec	 pd_txstart;	/* since when */
+static volatile time_t	*pd_horizon;	/* shared with the workers, or NULL */
 
 #define TX_MAX_MS	20		/* commit at least this often */
 #define TX_IDLE_MS	2		/* and after this long without a question */
@@ -110,6 +111,26 @@ keys(const struct pp_request *rq, char *net, char *from, char *to)
 	return 0;
 }
 
+/*
+ * policyd_horizon - where to publish the time after which no upstream
+ * refusal is remembered, so that workers need not ask about one before
+ * it (the common case: nothing refused in the last hour).  It only ever
+ * moves later; a stale one costs a question, never a missed refusal.
+ */
+void
+policyd_horizon(volatile time_t *h)
+{
+	pd_horizon = h;
+}
+
+/* horizon_extend - a refusal is remembered until t */
+static void
+horizon_extend(time_t t)
+{
+	if (pd_horizon != NULL && *pd_horizon < t)
+		*pd_horizon = t;
+}
+
 /* policyd_answer - one request, one response; pure but for the store */
 void
 policyd_answer(const struct pp_request *rq, struct pp_response *rp,
@@ -152,6 +173,7 @@ policyd_answer(const struct pp_request *rq, struct pp_response *rp,
 			store_failed();
 			return;
 		}
+		horizon_extend(now + REPLY_TTL);
 		rp->status = PP_OK;
 		break;
 	case PP_REPLY_GET:
@@ -271,7 +293,7 @@ policyd_main(const struct config *c, int lfd, int ready,
 	struct timespec		 tick = { 1, 0 };
 	struct timespec		 linger = { 0, TX_IDLE_MS * 1000000L };
 	char			 err[512];
-	time_t			 last_expire = 0, now, stop_at = 0;
+	time_t			 last_expire = 0, now, stop_at = 0, until;
 	long			 n;
 	size_t			 nfd = 1, i;
 	int			 fd;
@@ -304,6 +326,12 @@ policyd_main(const struct config *c, int lfd, int ready,
 			(void)write(ready, err, strlen(err));
 		exit(1);
 	}
+	/* refusals an earlier policy process remembered, before any worker */
+	if (store_reply_horizon(pd_store, time(NULL), &until) == -1) {
+		log_warnx("greylist store: %s", store_errstr(pd_store));
+		until = time(NULL) + REPLY_TTL;
+	}
+	horizon_extend(until);
 	if (ready != -1) {
 		(void)write(ready, "OK", 2);
 		close(ready);

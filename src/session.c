@@ -435,8 +435,15 @@ do_rcpt(struct session *s, const char *args)
 		 * The null sender's verdict waits for DATA.
 		 */
 		null = v == V_ASK && q.sender[0] == '\0';
-		asked = session_ask(s, v == V_ASK && !null ? PP_CHECK :
-		    PP_REPLY_GET, cur_rcpt.addr, NULL, &rp);
+		if (v == V_ASK && !null)
+			asked = session_ask(s, PP_CHECK, cur_rcpt.addr, NULL,
+			    &rp);
+		else if (s->reply_horizon != NULL &&
+		    time(NULL) > *s->reply_horizon)
+			asked = -1;	/* nothing refused in the last hour */
+		else
+			asked = session_ask(s, PP_REPLY_GET, cur_rcpt.addr,
+			    NULL, &rp);
 		if (asked == 0 && rp.status == PP_FOUND) {
 			s->nrefused++;
 			session_log(s, to, "reject", "upstream-cached", rp.text);

@@ -63,6 +63,8 @@ struct session {
 	deliver_fn	 deliver;	/* upstream_deliver, or a fake */
 	volatile sig_atomic_t *abort;	/* set by the worker's SIGINT */
 	struct pp_conn	*pp;		/* the policy process, NULL: none */
+	const volatile time_t *reply_horizon; /* no refusal remembered
+					   after it; NULL: always ask */
 	unsigned char	*rcpt_null;	/* per recipient: decide at DATA */
 	struct refusal	*refused;	/* upstream refusals of a replay */
 	size_t		 nrefusal;

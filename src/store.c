@@ -128,6 +128,18 @@ store_delete(struct store *st, enum store_kind kind, const char *net,
 	return st->ops->del(st, kind, net, sender, rcpt);
 }
 
+int
+store_reply_horizon(struct store *st, time_t now, time_t *until)
+{
+	st->err[0] = '\0';
+	if (st->ops->reply_horizon == NULL) {
+		/* the latest time_t: the workers always ask */
+		*until = (time_t)((~(unsigned long long)0) >> 1);
+		return 0;
+	}
+	return st->ops->reply_horizon(st, now, until);
+}
+
 long
 store_expire(struct store *st, time_t now)
 {

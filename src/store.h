@@ -89,6 +89,7 @@ struct store_ops {
 		    const char *, const char *, time_t);
 	int	(*del)(struct store *, enum store_kind, const char *,
 		    const char *, const char *);
+	int	(*reply_horizon)(struct store *, time_t, time_t *);
 	long	(*expire)(struct store *, time_t);
 	/* may be NULL: store_expire_some() then expires everything */
 	long	(*expire_some)(struct store *, time_t, long);
@@ -139,6 +140,12 @@ int	store_reply_put(struct store *, const char *net, const char *sender,
 int	store_reply_get(struct store *, const char *net, const char *sender,
 	    const char *rcpt, time_t now, char *buf, size_t buflen);
 
+/*
+ * store_reply_horizon - in *until, the latest expiry of the live replies
+ * (0 when there is none): 0, or -1 on error.  A backend that cannot tell
+ * says TIME_MAX-like "always": every reply must then be asked for.
+ */
+int	store_reply_horizon(struct store *, time_t now, time_t *until);
 /*
  * store_delete - remove one record: 1 removed, 0 absent, -1 error.
  * sender and rcpt are ignored (may be NULL) for STORE_CLIENT.

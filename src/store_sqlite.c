@@ -75,6 +75,7 @@ enum q {
 	Q_CLIENT_PUT,
 	Q_REPLY_GET,
 	Q_REPLY_PUT,
+	Q_REPLY_HORIZON,
 	Q_TRIPLET_DEL,
 	Q_CLIENT_DEL,
 	Q_REPLY_DEL,
@@ -117,6 +118,8 @@ static const char *const qsql[Q_MAX] = {
 	    "expires) VALUES (?1, ?2, ?3, ?4, ?5) "
 	    "ON CONFLICT (net, sender, rcpt) DO UPDATE SET "
 	    "reply = excluded.reply, expires = excluded.expires",
+	[Q_REPLY_HORIZON] = "SELECT max(expires) FROM reply "
+	    "WHERE expires >= ?1",
 	[Q_TRIPLET_DEL] = "DELETE FROM triplet "
 	    "WHERE net = ?1 AND sender = ?2 AND rcpt = ?3",
 	[Q_CLIENT_DEL] = "DELETE FROM client WHERE net = ?1",
@@ -182,6 +185,7 @@ static int	sq_reply_get(struct store *, const char *, const char *,
 		    const char *, time_t, char *, size_t);
 static int	sq_reply_put(struct store *, const char *, const char *,
 		    const char *, const char *, time_t);
+static int	sq_reply_horizon(struct store *, time_t, time_t *);
 static int	sq_del(struct store *, enum store_kind, const char *,
 		    const char *, const char *);
 static long	sq_delete_expired(struct store *, const enum q *, size_t,
@@ -203,6 +207,7 @@ static const struct store_ops sqlite_ops = {
 	.client_put = sq_client_put,
 	.reply_get = sq_reply_get,
 	.reply_put = sq_reply_put,
+	.reply_horizon = sq_reply_horizon,
 	.del = sq_del,
 	.expire = sq_expire,
 	.expire_some = sq_expire_some,
@@ -610,6 +615,27 @@ sq_reply_put(struct store *st, const char *net, const char *sender,
 	    sqlite3_bind_int64(s, 5, expires) != SQLITE_OK)
 		return sq_fail(st, "reply put");
 	return sq_step_done(st, s, "reply put");
+}
+
+/* sq_reply_horizon - max(expires) of the live replies, through its index */
+static int
+sq_reply_horizon(struct store *st, time_t now, time_t *until)
+{
+	struct sqlite_be *be = st->be;
+	sqlite3_stmt	*s = be->q[Q_REPLY_HORIZON];
+	int		 rc;
+
+	if (sqlite3_bind_int64(s, 1, now) != SQLITE_OK)
+		return sq_fail(st, "reply horizon");
+	if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
+		sq_fail(st, "reply horizon");
+		sqlite3_reset(s);
+		return -1;
+	}
+	/* max() of no row is NULL, read as 0 */
+	*until = (time_t)sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return 0;
 }
 
 static int

@@ -121,6 +121,7 @@ worker_serve(const struct config *cfg, struct scoreboard *sb, int me,
 		}
 		s.abort = &worker_abort;
 		s.pp = &worker_pp;
+		s.reply_horizon = &sb->reply_horizon;
 		sigprocmask(SIG_SETMASK, sessmask, NULL);
 		session_run(&s);
 		slot->messages += s.messages;

@@ -210,6 +210,55 @@ EOF
 		"RCPT TO:<bob@example.org>"
 }
 
+# policy_pid - the policy process among the master's children
+policy_pid() {
+	local p
+	for p in $(workers); do
+		if grep -q 'policy' "/proc/$p/cmdline" 2>/dev/null; then
+			echo "$p"
+		fi
+	done
+	return 0
+}
+
+# frozen_transaction RCPT... - transaction with the policy process
+# stopped (SIGSTOP) meanwhile; its start and end times in $t0, $t1
+frozen_transaction() {
+	local pp
+	pp=$(policy_pid)
+	[ -n "$pp" ] || fail "no policy process"
+	kill -STOP "$pp"
+	t0=$(now)
+	run transaction "$@"
+	t1=$(now)
+	kill -CONT "$pp"
+}
+
+@test "RCPT asks about remembered refusals only when one can be live" {
+	start_sink reject-rcpt=carol@example.org
+	start_daemon
+	local t0 t1
+	# nothing refused yet: a frozen policy process delays nobody
+	frozen_transaction bob@example.org
+	expect_final_reply "250 2.0.0 Ok: queued as 0001"
+	elapsed_between "$t0" "$t1" 0 3
+	run transaction bob@example.org carol@example.org
+	expect_final_reply "451 4.3.0 Try again later"
+	# a refusal is remembered now: every RCPT asks, and waits for a
+	# frozen policy process (5 s at most) before it goes on
+	frozen_transaction dave@example.org
+	expect_final_reply "250 2.0.0 Ok: queued as 0002"
+	elapsed_between "$t0" "$t1" 4.5 12
+	# a daemon started anew learns it from the store
+	stop_daemon
+	start_daemon
+	frozen_transaction erin@example.org
+	expect_final_reply "250 2.0.0 Ok: queued as 0003"
+	elapsed_between "$t0" "$t1" 4.5 12
+	run transaction bob@example.org carol@example.org
+	expect_line "S: 550 5.1.1 <carol@example.org>: User unknown"
+}
+
 @test "upstream without PIPELINING: delivered, no pipelining towards it" {
 	start_sink no-pipelining
 	start_daemon

@@ -288,7 +288,10 @@ test_replies(struct store *st)
 	static const char rej[] = "550 5.1.1 <nobody@example.net>: "
 	    "Recipient address rejected: User unknown";
 	char	buf[STORE_REPLY_MAX + 1], small[8], big[STORE_REPLY_MAX + 100];
+	time_t	until = 1;
 
+	is_int(store_reply_horizon(st, T0, &until), 0, "reply horizon: ok");
+	is_int(until, 0, "reply horizon: 0 with no reply");
 	is_int(store_reply_get(st, "192.0.2.0/24", "alice@example.org",
 	    "nobody@example.net", T0, buf, sizeof(buf)), 0,
 	    "reply get: absent");
@@ -333,6 +336,12 @@ test_replies(struct store *st)
 	store_reply_get(st, "192.0.2.0/24", "alice@example.org",
 	    "nobody@example.net", T0 + 3601, buf, sizeof(buf));
 	is_str(buf, "550 5.1.1 gone", "reply put: replaced with new expiry");
+	store_reply_horizon(st, T0, &until);
+	is_int(until, T0 + 7200, "reply horizon: the latest expiry");
+	store_reply_horizon(st, T0 + 3601, &until);
+	is_int(until, T0 + 7200, "reply horizon: the latest live expiry");
+	store_reply_horizon(st, T0 + 7201, &until);
+	is_int(until, 0, "reply horizon: 0 once all expired");
 }
 
 /* The rows test_triplets/clients/replies leave, in list order. */
