@@ -205,15 +205,31 @@ fail() {
 	return 1
 }
 
-# free_ports N - print N distinct loopback TCP ports that are free right now
+# free_ports N - print N distinct loopback TCP ports that are free right now,
+# below the ephemeral range so that no outgoing connection takes one first
 free_ports() {
 	python3 - "$1" <<'PYEOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
+import random, socket, sys
+# Outside the ephemeral range, which any outgoing connection may take
+# between now and the moment the port is bound again.
+try:
+    lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except (OSError, ValueError, IndexError):
+    lo = 32768
+lo = max(lo, 12000)
+socks, ports = [], set()
+while len(socks) < int(sys.argv[1]):
+    p = random.randrange(10000, lo)
+    if p in ports:
+        continue
     s = socket.socket()
-    s.bind(("127.0.0.1", 0))
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        s.close()
+        continue
     socks.append(s)
+    ports.add(p)
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 PYEOF
 }

@@ -88,12 +88,30 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-read -r SINK_PORT P_ACC P_GREY P_SLOW < <(python3 - <<'EOF'
-import socket
-ss = [socket.socket() for _ in range(4)]
-for s in ss:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))
+# free ports below the ephemeral range, which outgoing connections use
+read -r SINK_PORT P_ACC P_GREY P_SLOW < <(python3 - 4 <<'EOF'
+import random, socket, sys
+# Outside the ephemeral range, which any outgoing connection may take
+# between now and the moment the port is bound again.
+try:
+    lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except (OSError, ValueError, IndexError):
+    lo = 32768
+lo = max(lo, 12000)
+socks, ports = [], set()
+while len(socks) < int(sys.argv[1]):
+    p = random.randrange(10000, lo)
+    if p in ports:
+        continue
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        s.close()
+        continue
+    socks.append(s)
+    ports.add(p)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
 )
 
