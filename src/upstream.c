@@ -37,6 +37,8 @@ struct upconn {
 	int		 fd;		/* socket to upstream */
 	struct linebuf	 lb;		/* its replies */
 	int		 timeout;	/* seconds per reply */
+	int		 more;		/* more follows: let TCP gather it */
+	int		 quit_sent;	/* QUIT went with the final dot */
 	const char	*why;		/* first failure, for the log */
 };
 
@@ -181,7 +183,8 @@ up_write(void *arg, const char *buf, size_t len)
 	int		 n;
 
 	while (len > 0) {
-		w = send(u->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		w = send(u->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT |
+		    (u->more ? MSG_MORE : 0));
 		if (w == -1) {
 			if (errno == EINTR)
 				continue;
@@ -279,7 +282,7 @@ replay(struct upconn *u, const struct envelope *env, struct transcript *tx,
 	struct up_reply	 r, ehlo;
 	char		 cmd[8192], num[32];
 	size_t		 off = 0, i, nok = 0;
-	int		 pipelining, first_bad = -1;
+	int		 pipelining, first_bad = -1, rv;
 	struct up_reply	 bad;
 
 	memset(&bad, 0, sizeof(bad));
@@ -374,8 +377,17 @@ replay(struct upconn *u, const struct envelope *env, struct transcript *tx,
 		return set_unavailable(res, u->why);
 	if (r.code != 354)
 		return relay(res, &r, "DATA refused");
-	if (transcript_replay(tx, up_write, u) == -1 ||
-	    up_write(u, ".\r\n", 3) == -1 || up_reply(u, &r) == -1)
+	/*
+	 * The message and its final dot go out in as few segments as TCP
+	 * can make of them; with PIPELINING, QUIT joins the dot's group
+	 * (RFC 2920), so that its reply costs no round trip of its own.
+	 */
+	u->more = 1;
+	rv = transcript_replay(tx, up_write, u);
+	u->more = 0;
+	u->quit_sent = pipelining;
+	if (rv == -1 || up_write(u, pipelining ? ".\r\nQUIT\r\n" : ".\r\n",
+	    pipelining ? 9 : 3) == -1 || up_reply(u, &r) == -1)
 		return set_unavailable(res, u->why ? u->why :
 		    "spill file unreadable");
 	if (r.code / 100 == 2) {
@@ -416,7 +428,7 @@ upstream_deliver(const struct config *c, const struct envelope *env,
 	if (res->status != UP_UNAVAILABLE) {
 		/* a polite end; its answer changes nothing */
 		u.timeout = u.timeout < 5 ? u.timeout : 5;
-		if (up_write(&u, "QUIT\r\n", 6) == 0)
+		if (u.quit_sent || up_write(&u, "QUIT\r\n", 6) == 0)
 			(void)up_reply(&u, &r);
 	}
 	linebuf_free(&u.lb);
