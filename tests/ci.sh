@@ -65,6 +65,9 @@ echo "=== plain build, make check"
 run_check "$top/_build/plain"
 trs_plain=$(find "$top/_build/plain" -name '*.trs')
 
+echo "=== chaos soak: 2000 messages, workers killed, SIGHUP; nothing lost"
+(cd "$top/_build/plain" && make soak)
+
 echo "=== unit tests under valgrind"
 (cd "$top/_build/plain" && make check-valgrind)
 
