@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -51,4 +52,30 @@ privdrop_apply(const char *dir, uid_t uid, gid_t gid)
 		fatal("setresuid");
 	if (uid != 0 && (setuid(0) != -1 || seteuid(0) != -1))
 		fatalx("privilege drop failed: root regained");
+}
+
+/*
+ * privdrop_path - path as a process chrooted to dir sees it: path itself
+ * without a chroot (dir NULL, "" or "/"), "/" for dir itself, the rest
+ * of path for a path below dir; NULL when path is not inside dir.
+ */
+const char *
+privdrop_path(const char *dir, const char *path)
+{
+	size_t	n;
+
+	if (dir == NULL || *dir == '\0')
+		return path;
+	n = strlen(dir);
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	if (n == 1 && dir[0] == '/')
+		return path;
+	if (strncmp(path, dir, n) != 0)
+		return NULL;
+	if (path[n] == '\0')
+		return "/";
+	if (path[n] != '/')
+		return NULL;
+	return path + n;
 }

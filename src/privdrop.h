@@ -8,5 +8,6 @@
 
 int	privdrop_lookup(const char *, const char *, uid_t *, gid_t *);
 void	privdrop_apply(const char *, uid_t, gid_t);
+const char *privdrop_path(const char *, const char *);
 
 #endif

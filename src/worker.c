@@ -28,6 +28,7 @@
 static volatile sig_atomic_t worker_stop;	/* SIGTERM: leave when idle */
 static volatile sig_atomic_t worker_abort;	/* SIGINT: end the session */
 static struct pp_conn	worker_pp = { -1, "" };	/* to the policy process */
+static const char	*worker_spool;	/* spool_dir as seen in the chroot */
 
 static void
 worker_sig(int sig)
@@ -85,6 +86,9 @@ worker_serve(const struct config *cfg, struct scoreboard *sb, int me,
 	} else if (session_init(&s, cfg, fd, &ip) == -1) {
 		log_warn("session_init");
 	} else {
+		/* spill files: spool_dir seen from inside the chroot */
+		transcript_init(&s.tx, (size_t)cfg->spill_threshold,
+		    worker_spool);
 		{
 			struct timeval tv = { cfg->inactivity_timeout, 0 };
 
@@ -139,8 +143,15 @@ worker_main(const struct config *cfg, const struct listeners *ls,
 	sigemptyset(&sessmask);
 	sigaddset(&sessmask, SIGTERM);
 
-	if (pv->drop)
+	worker_spool = cfg->spool_dir;
+	if (pv->drop) {
 		privdrop_apply(cfg->chroot, pv->uid, pv->gid);
+		/* config_load checked that spool_dir lies inside chroot */
+		if ((worker_spool = privdrop_path(cfg->chroot,
+		    cfg->spool_dir)) == NULL)
+			fatalx("spool_dir %s is outside chroot %s",
+			    cfg->spool_dir, cfg->chroot);
+	}
 	worker_pp.name = sb->policy_name;
 
 	for (i = 0; i < ls->n; i++) {
