@@ -2,7 +2,9 @@
 # ci.sh - install what is needed (Debian, as root), build, and run the
 # whole test suite: a -Werror build with `make check` (unit + bats),
 # the unit tests under valgrind, the man pages through mandoc -Tlint,
-# `make distcheck`, and the suite again under AddressSanitizer + UBSan.
+# src/ through cppcheck and clang-tidy,
+# `make distcheck`, the suite again under AddressSanitizer + UBSan, and
+# every libFuzzer target on its seed corpus for a bounded time.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -19,7 +21,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	    build-essential autoconf automake pkg-config \
 	    libbsd-dev libconfuse-dev libsqlite3-dev \
 	    bats swaks postfix python3 valgrind mandoc procps sqlite3 \
-	    adduser >/dev/null
+	    adduser clang libclang-rt-14-dev cppcheck clang-tidy >/dev/null
 	if command -v postfix >/dev/null 2>&1; then
 		postfix status >/dev/null 2>&1 && postfix stop || true
 	fi
@@ -72,6 +74,9 @@ if [ -n "$out" ]; then
 	exit 1
 fi
 
+echo "=== cppcheck and clang-tidy on src/ (make lint)"
+(cd "$top/_build/plain" && make lint)
+
 echo "=== AddressSanitizer + UBSan build, make check"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
@@ -82,6 +87,17 @@ trs_asan=$(find "$top/_build/asan" -name '*.trs')
 
 echo "=== make distcheck"
 (cd "$top/_build/plain" && make distcheck >/dev/null)
+
+echo "=== fuzzing: every libFuzzer target on its corpus, ${FUZZ_TIME:-30} s each"
+rm -rf "$top/_build/fuzz"
+mkdir -p "$top/_build/fuzz"
+(
+	cd "$top/_build/fuzz"
+	"$top/configure" CC=clang --enable-fuzzing >/dev/null
+	make -j"$jobs" fuzz >/dev/null
+	# any crash, leak, timeout or sanitizer report fails the run
+	make fuzz-run FUZZ_TIME="${FUZZ_TIME:-30}"
+)
 
 echo "=== summary"
 echo "plain:" $(summary $trs_plain)
