@@ -82,7 +82,7 @@ run(const uint8_t *data, size_t size, int lenient, size_t maxlen,
 	if (linebuf_init(&lb, maxlen * 2, lenient) == -1)
 		abort();
 	while (i < size) {
-		/* a chunk always fits: a drained buffer holds < maxlen */
+		/* a chunk always fits: a drained buffer holds <= maxlen */
 		n = data[i++] % maxlen + 1;
 		if (n > size - i)
 			n = size - i;
@@ -96,8 +96,10 @@ run(const uint8_t *data, size_t size, int lenient, size_t maxlen,
 				linebuf_free(&lb);
 				return nev;
 			}
-			if (linebuf_pending(&lb) >= maxlen)
-				abort();	/* would never make progress */
+			/* at most maxlen octets wait (a line whose last
+			 * allowed octet is CR): the next chunk always fits */
+			if (linebuf_pending(&lb) > maxlen)
+				abort();
 		}
 	}
 	linebuf_free(&lb);
