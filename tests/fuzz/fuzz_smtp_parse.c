@@ -11,6 +11,10 @@
  *   - greylist_norm_sender and greylist_norm_rcpt write within any
  *     buffer, never lengthen the key and leave no upper case; the
  *     recipient key is a fixed point of its own normalisation.
+ * The sender key is not asserted to be a fixed point: it is not one,
+ * by design, for wrappers nested more than four deep (greylist.c
+ * unwraps "a few rounds"): "prvs=1=prvs=2=prvs=3=prvs=4=prvs=5=u@x"
+ * gives "prvs=5=u@x", which gives "u@x".
  */
 #include <ctype.h>
 #include <stdint.h>
