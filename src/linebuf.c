@@ -182,8 +182,13 @@ linebuf_getline(struct linebuf *lb, size_t maxlen, char **line, size_t *len)
 			return LB_NUL;
 		if (*p != '\r')
 			continue;
+		/*
+		 * Need the next byte, even when this CR is the last octet
+		 * allowed: CRLF makes the line too long, anything else a
+		 * bare CR, whatever the split of the client's writes.
+		 */
 		if (p + 1 == e)
-			break;		/* need the next byte */
+			return LB_NEED;
 		if (p[1] != '\n')
 			return LB_BARE;
 		if ((size_t)(p + 2 - s) > maxlen) {

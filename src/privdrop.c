@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -52,3 +53,4 @@ privdrop_apply(const char *dir, uid_t uid, gid_t gid)
 	if (uid != 0 && (setuid(0) != -1 || seteuid(0) != -1))
 		fatalx("privilege drop failed: root regained");
 }
+

@@ -151,6 +151,8 @@ session_reply(struct session *s, const char *fmt, ...)
 	if ((size_t)n > sizeof(buf) - 3)
 		n = sizeof(buf) - 3;
 	log_debug("session=%s >>> %s", s->id, buf);
+	/* a reply line, not a string: CRLF ends it */
+	/* NOLINTNEXTLINE(bugprone-not-null-terminated-result) */
 	memcpy(buf + n, "\r\n", 2);
 	out_append(s, buf, (size_t)n + 2);
 }
@@ -161,7 +163,7 @@ log_safe(const char *in, char *buf, size_t len)
 {
 	size_t	i;
 
-	for (i = 0; in[i] != '\0' && i < len - 1; i++)
+	for (i = 0; i < len - 1 && in[i] != '\0'; i++)
 		buf[i] = isgraph((unsigned char)in[i]) && in[i] != '"' ?
 		    in[i] : '?';
 	buf[i] = '\0';
@@ -941,7 +943,6 @@ void
 session_run(struct session *s)
 {
 	int	n;
-	ssize_t	r;
 
 	if (s->cfg->greet_delay > 0) {
 		session_reply(s, "220-%s ESMTP", s->cfg->servername);
@@ -975,7 +976,7 @@ session_run(struct session *s)
 			(void)flush(s);
 			return;
 		}
-		if ((r = linebuf_read(&s->in, s->fd)) <= 0) {
+		if (linebuf_read(&s->in, s->fd) <= 0) {
 			if (s->state & (S_MAIL | S_RCPT | S_DATA))
 				session_log_conn(s, "tempfail",
 				    "lost-connection");

@@ -131,10 +131,10 @@ up_reply(struct upconn *u, struct up_reply *r)
 	char		*line;
 	size_t		 len;
 	int		 code, more, first = 1, n;
-	ssize_t		 got;
 
 	r->code = 0;
 	r->len = 0;
+	r->text[0] = '\0';	/* a string even when no line is kept */
 	for (;;) {
 		switch (linebuf_getline(&u->lb, UP_LINE_MAX, &line, &len)) {
 		case LB_LINE:
@@ -146,7 +146,7 @@ up_reply(struct upconn *u, struct up_reply *r)
 				u->why = "timed out waiting for a reply";
 				return -1;
 			}
-			if ((got = linebuf_read(&u->lb, u->fd)) <= 0) {
+			if (linebuf_read(&u->lb, u->fd) <= 0) {
 				u->why = "closed the connection";
 				return -1;
 			}
@@ -239,7 +239,9 @@ has_ext(const struct up_reply *r, const char *kw)
 	size_t		 kl = strlen(kw);
 
 	while ((eol = strstr(p, "\r\n")) != NULL) {
+		/* p[4 + kl] lies at or before eol, inside the reply text */
 		if ((size_t)(eol - p) >= 4 + kl && strncasecmp(p + 4, kw, kl)
+		    /* NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult) */
 		    == 0 && (p[4 + kl] == ' ' || p[4 + kl] == '\r' ||
 		    p[4 + kl] == '='))
 			return 1;

@@ -2,8 +2,10 @@
 # ci.sh - install what is needed (Debian, as root), build, and run the
 # whole test suite: a -Werror build with `make check` (unit + bats),
 # the unit tests under valgrind, the man pages through mandoc -Tlint,
-# `make distcheck`, the suite again under AddressSanitizer + UBSan, and,
-# as root with dpkg-buildpackage, the Debian package (tests/pkg/pkgtest.sh).
+# `make distcheck`, the suite again under AddressSanitizer + UBSan,
+# src/ through cppcheck and clang-tidy, every libFuzzer target on its
+# seed corpus for a bounded time, the chaos soak, and, as root with
+# dpkg-buildpackage, the Debian package (tests/pkg/pkgtest.sh).
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -20,7 +22,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	    build-essential autoconf automake pkg-config \
 	    libbsd-dev libconfuse-dev libsqlite3-dev \
 	    bats swaks postfix python3 valgrind mandoc procps sqlite3 \
-	    adduser \
+	    adduser clang libclang-rt-14-dev cppcheck clang-tidy \
 	    debhelper dpkg-dev fakeroot lintian man-db iproute2 \
 	    libio-socket-inet6-perl >/dev/null
 	if command -v postfix >/dev/null 2>&1; then
@@ -78,6 +80,9 @@ if [ -n "$out" ]; then
 	exit 1
 fi
 
+echo "=== cppcheck and clang-tidy on src/ (make lint)"
+(cd "$top/_build/plain" && make lint)
+
 echo "=== AddressSanitizer + UBSan build, make check"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
@@ -89,6 +94,16 @@ trs_asan=$(find "$top/_build/asan" -name '*.trs')
 echo "=== make distcheck"
 (cd "$top/_build/plain" && make distcheck >/dev/null)
 
+echo "=== fuzzing: every libFuzzer target on its corpus, ${FUZZ_TIME:-30} s each"
+rm -rf "$top/_build/fuzz"
+mkdir -p "$top/_build/fuzz"
+(
+	cd "$top/_build/fuzz"
+	"$top/configure" CC=clang --enable-fuzzing >/dev/null
+	make -j"$jobs" fuzz >/dev/null
+	# any crash, leak, timeout or sanitizer report fails the run
+	make fuzz-run FUZZ_TIME="${FUZZ_TIME:-30}"
+)
 # The package test: one test in the summary; its failure fails CI.
 pkg_pass=0
 pkg_fail=0

@@ -36,6 +36,12 @@ static const struct lb_case {
 	    { B("123456789\r\nnext\r\n") }, "TOOLONG LINE(next) NEED" },
 	{ "max+1 split before LF", 0, 10, { B("123456789\r"), B("\nok\r\n") },
 	    "NEED | TOOLONG LINE(ok) NEED" },
+	/* found by fuzz_linebuf: the verdict on a CR in the last octet
+	 * allowed must not depend on where the client's writes split */
+	{ "bare CR as last allowed octet, one feed", 0, 10,
+	    { B("123456789\rx\r\nok\r\n") }, "BARE" },
+	{ "bare CR as last allowed octet, split after it", 0, 10,
+	    { B("123456789\r"), B("x\r\nok\r\n") }, "NEED | BARE" },
 	{ "much too long in one feed", 0, 10,
 	    { B("1234567890abcdefghij\r\nok\r\n") }, "TOOLONG LINE(ok) NEED" },
 	{ "over-long split across feeds", 0, 10,
