@@ -274,7 +274,11 @@ greylist_norm_rcpt(const char *in, char *out, size_t outlen)
 /*
  * greylist_decide - the rules of greylist_check; with write 0 the
  * verdict only, for greygatectl check.  A first sight in the future
- * (the clock was set back) counts as no sight at all.
+ * (the clock was set back) counts as no sight at all.  A backend with a
+ * decide operation (Redis: several MX hosts share the store, so the
+ * reads and writes of one decision must be one atomic step) applies
+ * these same rules itself; test_greylist runs one table of scenarios
+ * against every backend built in to keep the two in step.
  */
 static enum gl_result
 greylist_decide(struct store *st, const struct greylist_params *p,
@@ -286,6 +290,20 @@ greylist_decide(struct store *st, const struct greylist_params *p,
 	long		 n;
 	int		 rc;
 
+	if (st->ops->decide != NULL) {
+		/* a shared store: the same rules, atomically, in the store */
+		st->err[0] = '\0';
+		switch (st->ops->decide(st, p, net, sender, rcpt, now, write)) {
+		case GL_PASS:
+			return GL_PASS;
+		case GL_WHITELIST:
+			return GL_WHITELIST;
+		case GL_GREYLIST:
+			return GL_GREYLIST;
+		default:
+			return GL_ERROR;
+		}
+	}
 	if ((rc = store_client_get(st, net, &c)) == -1)
 		return GL_ERROR;
 	if (rc == 1 && now <= c.expires) {

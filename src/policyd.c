@@ -267,6 +267,7 @@ policyd_main(const struct config *c, int lfd, int ready,
 {
 	static struct pollfd	 pfd[MAX_CLIENTS];
 	struct sigaction	 sa;
+	struct store_options	 so;
 	sigset_t		 none;
 	struct timespec		 tick = { 1, 0 };
 	struct timespec		 linger = { 0, TX_IDLE_MS * 1000000L };
@@ -297,8 +298,9 @@ policyd_main(const struct config *c, int lfd, int ready,
 	if (pv->drop)
 		privdrop_apply(NULL, pv->uid, pv->gid);
 	(void)umask(027);	/* the store holds addresses: not for all */
-	if ((pd_store = store_open(c->greylist.store, err, sizeof(err))) ==
-	    NULL) {
+	config_store_options(c, &so);
+	if ((pd_store = store_open_with(c->greylist.store, &so, err,
+	    sizeof(err))) == NULL) {
 		log_warnx("greylist store: %s", err);
 		if (ready != -1)
 			(void)write(ready, err, strlen(err));
