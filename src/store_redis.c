@@ -310,6 +310,9 @@ rd_drop(struct store *st, const char *why)
 	struct redis_be	*be = st->be;
 	long		 ms;
 
+	/* why may be the connection's own errstr: keep it first */
+	if (why != be->down)
+		(void)strlcpy(be->down, why, sizeof(be->down));
 	if (be->c != NULL) {
 		redisFree(be->c);
 		be->c = NULL;
@@ -323,8 +326,7 @@ rd_drop(struct store *st, const char *why)
 		be->retry_at.tv_sec++;
 		be->retry_at.tv_nsec -= 1000000000L;
 	}
-	(void)strlcpy(be->down, why, sizeof(be->down));
-	store_seterr(st, "redis %s: %s", be->where, why);
+	store_seterr(st, "redis %s: %s", be->where, be->down);
 }
 
 /* rd_connect - connect, authenticate, select, load the scripts; 0/-1 */
