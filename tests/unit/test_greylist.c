@@ -686,6 +686,8 @@ test_redis_race(void)
 	for (i = 0; i < RACERS; i++) {
 		if ((pid[i] = fork()) == 0) {
 			close(go[1]);
+			/* the parent's handle: only our copy of its socket */
+			store_close(st);
 			mine = store_open_with(rs.spec, &o, err, sizeof(err));
 			if (mine == NULL || store_triplet_get(mine, net, S, R,
 			    &r) != 1)
