@@ -16,6 +16,9 @@
  * now > expires.  The store keeps expired rows until store_expire()
  * removes them, so get returns them too (except store_reply_get, which
  * takes now): the rules in greylist.c decide what an expired row means.
+ * The Redis store is the exception: each key has a TTL from its
+ * record's expires, so Redis drops a row once the real clock passes
+ * it (an expired row means no row to the rules, so they agree).
  *
  * Every operation that can fail returns -1 on a store error and leaves
  * a message in store_errstr(); the caller applies on_error.  Functions

@@ -872,7 +872,7 @@ rd_scan(struct store *st, struct rd_row **rowsp, size_t *np)
 	struct redis_be	*be = st->be;
 	struct rd_row	*rows = NULL, *nr;
 	redisReply	*r = NULL, *v, *keys;
-	enum store_kind	 kind[1024];
+	enum store_kind	*kind = NULL, *nk;
 	char		 match[2 * sizeof(be->prefix) + 2], cursor[32];
 	const char	*argv[6], *k, *p;
 	size_t		 n = 0, cap = 0, i, j, plen = strlen(be->prefix);
@@ -902,11 +902,17 @@ rd_scan(struct store *st, struct rd_row **rowsp, size_t *np)
 			goto fail;
 		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
 		    r->element[0]->type != REDIS_REPLY_STRING ||
-		    r->element[1]->type != REDIS_REPLY_ARRAY ||
-		    r->element[1]->elements > sizeof(kind) / sizeof(kind[0])) {
+		    r->element[1]->type != REDIS_REPLY_ARRAY) {
 			store_seterr(st, "redis: SCAN: unexpected reply");
 			goto fail;
 		}
+		/* COUNT is a hint: a batch may be larger */
+		if ((nk = reallocarray(kind, r->element[1]->elements + 1,
+		    sizeof(*kind))) == NULL) {
+			store_seterr(st, "out of memory");
+			goto fail;
+		}
+		kind = nk;
 		(void)strlcpy(cursor, r->element[0]->str, sizeof(cursor));
 		keys = r->element[1];
 		/* one HMGET per key of ours, all sent, then all read */
@@ -965,12 +971,14 @@ rd_scan(struct store *st, struct rd_row **rowsp, size_t *np)
 		freeReplyObject(r);
 		r = NULL;
 	} while (strcmp(cursor, "0") != 0);
+	free(kind);
 	if (n > 0)
 		qsort(rows, n, sizeof(*rows), rd_row_cmp);
 	*rowsp = rows;
 	*np = n;
 	return 0;
 fail:
+	free(kind);
 	if (r != NULL)
 		freeReplyObject(r);
 	rd_rows_free(rows, n);

@@ -56,6 +56,9 @@ tmp_cleanup(void)
 	tmp_rm("gl.db-wal");
 	tmp_rm("gl.db-shm");
 	tmp_rm("junk.db");
+	tmp_rm("chunks.db");
+	tmp_rm("chunks.db-wal");
+	tmp_rm("chunks.db-shm");
 	tmp_rm("new.db");
 	tmp_rm("new.db-wal");
 	tmp_rm("new.db-shm");
@@ -790,6 +793,7 @@ test_redis(void)
 	struct collect		*col;
 	time_t			 t = time(NULL);
 	char			 err[512], buf[STORE_REPLY_MAX + 1];
+	int			 i;
 
 	if (!store_redis_built()) {
 		printf("ok %d # SKIP redis: the Redis store is not built in\n",
@@ -881,6 +885,17 @@ test_redis(void)
 	is_int(store_delete(st, STORE_REPLY, "192.0.2.0/24", "a@example.org",
 	    "nobody@example.net"), 1, "redis: delete reply");
 	test_stats(st, 1, 0, 0, 0, "redis after deletes");
+	/* more keys than one SCAN batch returns */
+	for (i = 0; i < 2500; i++) {
+		snprintf(buf, sizeof(buf), "s%d@example.org", i);
+		if (store_triplet_put(st, "198.51.100.0/24", buf,
+		    "b@example.net", &w) == -1)
+			break;
+	}
+	is_int(i, 2500, "redis: 2500 triplets put");
+	test_stats(st, 1, 2500, 0, 0, "redis, 2501 triplets: several SCANs");
+	is_int(store_triplet_count_passed(st, "198.51.100.0/24", t), 2500,
+	    "redis: 2500 passed in the net's set");
 	store_close(st);
 	redis_cleanup(&rs);
 
