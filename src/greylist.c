@@ -293,7 +293,8 @@ greylist_decide(struct store *st, const struct greylist_params *p,
 	if (st->ops->decide != NULL) {
 		/* a shared store: the same rules, atomically, in the store */
 		st->err[0] = '\0';
-		switch (st->ops->decide(st, p, net, sender, rcpt, now, write)) {
+		switch (st->ops->decide(st, p, net, sender, rcpt, now, write,
+		    NULL, 0)) {
 		case GL_PASS:
 			return GL_PASS;
 		case GL_WHITELIST:
@@ -365,6 +366,36 @@ greylist_check(struct store *st, const struct greylist_params *p,
     const char *net, const char *sender, const char *rcpt, time_t now)
 {
 	return greylist_decide(st, p, net, sender, rcpt, now, 1);
+}
+
+int
+greylist_check_cached(struct store *st, const struct greylist_params *p,
+    const char *net, const char *sender, const char *rcpt, time_t now,
+    char *buf, size_t buflen, enum gl_result *res)
+{
+	int	r;
+
+	if (st->ops->decide != NULL && buflen > 0) {
+		st->err[0] = '\0';
+		r = st->ops->decide(st, p, net, sender, rcpt, now, 1, buf,
+		    buflen);
+		if (r == STORE_DECIDE_REPLY)
+			return 1;
+		switch (r) {
+		case GL_PASS:
+		case GL_WHITELIST:
+		case GL_GREYLIST:
+			*res = (enum gl_result)r;
+			return 0;
+		}
+		/* a failed lookup and a failed decision are one error */
+		return -1;
+	}
+	if ((r = store_reply_get(st, net, sender, rcpt, now, buf, buflen)) !=
+	    0)
+		return r;
+	*res = greylist_decide(st, p, net, sender, rcpt, now, 1);
+	return 0;
 }
 
 enum gl_result

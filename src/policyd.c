@@ -116,6 +116,7 @@ policyd_answer(const struct pp_request *rq, struct pp_response *rp,
     time_t now)
 {
 	struct greylist_params	 gp;
+	enum gl_result		 gl;
 	char			 net[GREYLIST_NET_MAX];
 	char			 from[GREYLIST_ADDR_MAX], to[GREYLIST_ADDR_MAX];
 	char			 ts[32];
@@ -155,9 +156,22 @@ policyd_answer(const struct pp_request *rq, struct pp_response *rp,
 		rp->status = PP_OK;
 		break;
 	case PP_REPLY_GET:
-	case PP_CHECK:
 		r = store_reply_get(pd_store, net, from, to, now, rp->text,
 		    sizeof(rp->text));
+		if (r == -1) {
+			store_failed();
+			return;
+		}
+		rp->status = r == 1 ? PP_FOUND : PP_NOTFOUND;
+		break;
+	case PP_CHECK:
+		/* a remembered upstream refusal first, then the rules */
+		gp.delay = pd_cfg->greylist.delay;
+		gp.retry_window = pd_cfg->greylist.retry_window;
+		gp.expire = pd_cfg->greylist.expire;
+		gp.auto_whitelist = pd_cfg->greylist.auto_whitelist;
+		r = greylist_check_cached(pd_store, &gp, net, from, to, now,
+		    rp->text, sizeof(rp->text), &gl);
 		if (r == -1) {
 			store_failed();
 			return;
@@ -166,15 +180,7 @@ policyd_answer(const struct pp_request *rq, struct pp_response *rp,
 			rp->status = PP_FOUND;
 			break;
 		}
-		if (rq->op == PP_REPLY_GET) {
-			rp->status = PP_NOTFOUND;
-			break;
-		}
-		gp.delay = pd_cfg->greylist.delay;
-		gp.retry_window = pd_cfg->greylist.retry_window;
-		gp.expire = pd_cfg->greylist.expire;
-		gp.auto_whitelist = pd_cfg->greylist.auto_whitelist;
-		switch (greylist_check(pd_store, &gp, net, from, to, now)) {
+		switch (gl) {
 		case GL_PASS:
 			rp->status = PP_PASS;
 			break;

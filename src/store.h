@@ -82,6 +82,7 @@ struct store_options {
 	const char	*redis_password; /* AUTH password; "": none */
 };
 
+#define STORE_DECIDE_REPLY	100	/* decide: a cached reply instead */
 #define STORE_REDIS_PREFIX	"greygate:"
 #define STORE_REDIS_PORT	6379
 
@@ -127,10 +128,15 @@ struct store_ops {
 	 * record operations above.  A backend shared by several processes
 	 * (Redis) decides the whole triplet atomically here, with the
 	 * semantics of greylist_check (write 1) and greylist_peek
-	 * (write 0): the enum gl_result value, GL_ERROR on failure.
+	 * (write 0): the enum gl_result value, GL_ERROR on failure.  With
+	 * reply non-NULL it first looks up a live cached upstream reply
+	 * of the triplet, as store_reply_get does: when there is one it
+	 * copies it into reply, decides nothing and answers
+	 * STORE_DECIDE_REPLY (one round trip where two would do).
 	 */
 	int	(*decide)(struct store *, const struct greylist_params *,
-		    const char *, const char *, const char *, time_t, int);
+		    const char *, const char *, const char *, time_t, int,
+		    char *, size_t);
 };
 
 struct store {

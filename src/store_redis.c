@@ -63,9 +63,10 @@ enum script {
 
 /*
  * The scripts.  SCR_DECIDE is greylist_decide (greylist.c) in Lua:
- * KEYS client, triplet, net set; ARGV now, delay, retry_window, expire,
- * auto_whitelist, write (1/0), SENDER<TAB>RCPT.  It answers 0 pass,
- * 1 whitelist, 2 greylist.  A key lives until its expires second is
+ * KEYS client, triplet, net set and optionally the triplet's cached
+ * reply; ARGV now, delay, retry_window, expire, auto_whitelist, write
+ * (1/0), SENDER<TAB>RCPT.  It answers 0 pass, 1 whitelist, 2 greylist,
+ * or {100, text} for a live cached reply (then it decides nothing).  A key lives until its expires second is
  * over, so a record the rules would call expired is gone or ignored.
  */
 static const char *const scripts[SCR_MAX] = {
@@ -74,6 +75,10 @@ static const char *const scripts[SCR_MAX] = {
 	"local delay, window = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
 	"local expire, awl = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
 	"local write, member = ARGV[6] == '1', ARGV[7]\n"
+	"if KEYS[4] then\n"
+	"  local r = redis.call('HMGET', KEYS[4], 'm', 'x')\n"
+	"  if r[2] and tonumber(r[2]) >= now then return {100, r[1]} end\n"
+	"end\n"
 	"local c = redis.call('HMGET', KEYS[1], 'p', 'x')\n"
 	"if c[2] and now <= tonumber(c[2]) then\n"
 	"  if write then\n"
@@ -208,7 +213,8 @@ static int	rd_list(struct store *, store_list_cb, void *);
 static int	rd_stats(struct store *, struct store_stats *);
 static void	rd_close(struct store *);
 static int	rd_decide(struct store *, const struct greylist_params *,
-		    const char *, const char *, const char *, time_t, int);
+		    const char *, const char *, const char *, time_t, int,
+		    char *, size_t);
 
 static const struct store_ops redis_ops = {
 	"redis",
@@ -1028,20 +1034,27 @@ rd_stats(struct store *st, struct store_stats *ss)
 	return 0;
 }
 
-/* rd_decide - greylist_decide as one script: see SCR_DECIDE */
+/*
+ * rd_decide - greylist_decide as one script (see SCR_DECIDE); with
+ * reply, the reply cache first (STORE_DECIDE_REPLY)
+ */
 static int
 rd_decide(struct store *st, const struct greylist_params *p,
     const char *net, const char *sender, const char *rcpt, time_t now,
-    int write)
+    int write, char *reply, size_t replylen)
 {
+	struct redis_be	*be = st->be;
+	redisReply	*r;
 	char		 ckey[KEY_MAX], tkey[KEY_MAX], set[KEY_MAX];
-	char		 m[KEY_MAX], a[5][24];
-	const char	*args[10];
-	long		 v;
+	char		 rkey[KEY_MAX], m[KEY_MAX], a[5][24];
+	const char	*args[11];
+	long		 v = -1;
+	int		 n = 0, nkeys = 3;
 
 	if (rd_key(st, ckey, 'c', net, NULL, NULL) == -1 ||
 	    rd_key(st, tkey, 't', net, sender, rcpt) == -1 ||
 	    rd_key(st, set, 'n', net, NULL, NULL) == -1 ||
+	    rd_key(st, rkey, 'r', net, sender, rcpt) == -1 ||
 	    rd_member(m, sender, rcpt) == -1)
 		return GL_ERROR;
 	snprintf(a[0], sizeof(a[0]), "%lld", (long long)now);
@@ -1049,18 +1062,37 @@ rd_decide(struct store *st, const struct greylist_params *p,
 	snprintf(a[2], sizeof(a[2]), "%lld", (long long)p->retry_window);
 	snprintf(a[3], sizeof(a[3]), "%lld", (long long)p->expire);
 	snprintf(a[4], sizeof(a[4]), "%d", p->auto_whitelist);
-	args[0] = ckey;
-	args[1] = tkey;
-	args[2] = set;
-	args[3] = a[0];
-	args[4] = a[1];
-	args[5] = a[2];
-	args[6] = a[3];
-	args[7] = a[4];
-	args[8] = write ? "1" : "0";
-	args[9] = m;
-	if ((v = rd_eval_int(st, SCR_DECIDE, 3, 10, args, "decide")) == -1)
+	args[n++] = ckey;
+	args[n++] = tkey;
+	args[n++] = set;
+	if (reply != NULL && replylen > 0) {
+		args[n++] = rkey;
+		nkeys = 4;
+	}
+	args[n++] = a[0];
+	args[n++] = a[1];
+	args[n++] = a[2];
+	args[n++] = a[3];
+	args[n++] = a[4];
+	args[n++] = write ? "1" : "0";
+	args[n++] = m;
+	if ((r = rd_eval(st, SCR_DECIDE, nkeys, n, args)) == NULL)
 		return GL_ERROR;
+	if (rd_reply_err(st, r, "decide") == -1) {
+		freeReplyObject(r);
+		return GL_ERROR;
+	}
+	if (r->type == REDIS_REPLY_INTEGER)
+		v = (long)r->integer;
+	else if (nkeys == 4 && r->type == REDIS_REPLY_ARRAY &&
+	    r->elements == 2 &&
+	    r->element[0]->type == REDIS_REPLY_INTEGER &&
+	    r->element[0]->integer == STORE_DECIDE_REPLY &&
+	    r->element[1]->type == REDIS_REPLY_STRING) {
+		(void)strlcpy(reply, r->element[1]->str, replylen);
+		v = STORE_DECIDE_REPLY;
+	}
+	freeReplyObject(r);
 	switch (v) {
 	case 0:
 		return GL_PASS;
@@ -1068,7 +1100,9 @@ rd_decide(struct store *st, const struct greylist_params *p,
 		return GL_WHITELIST;
 	case 2:
 		return GL_GREYLIST;
+	case STORE_DECIDE_REPLY:
+		return STORE_DECIDE_REPLY;
 	}
-	store_seterr(st, "redis: decide: unexpected answer %ld", v);
+	store_seterr(st, "redis %s: decide: unexpected answer", be->where);
 	return GL_ERROR;
 }

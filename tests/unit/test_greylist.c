@@ -617,6 +617,42 @@ test_client_record(void)
 	store_close(st);
 }
 
+/* The policy process's question: a cached upstream reply, else the rules. */
+static void
+test_check_cached(void)
+{
+	struct greylist_params p = { DELAY, WINDOW, EXPIRE, 0 };
+	struct store_rec r;
+	struct store	*st;
+	const char	*net = "192.0.2.0/24";
+	char		 buf[STORE_REPLY_MAX + 1];
+	enum gl_result	 got = GL_ERROR;
+
+	st = fresh_store();
+	is_int(store_reply_put(st, net, S, R, "550 5.1.1 no such user",
+	    T0 + 3600), 0, "%s: cached: a reply put", be);
+	buf[0] = '\0';
+	is_int(greylist_check_cached(st, &p, net, S, R, T0, buf, sizeof(buf),
+	    &got), 1, "%s: cached: the reply wins", be);
+	is_str(buf, "550 5.1.1 no such user", "%s: cached: its text", be);
+	is_int(store_triplet_get(st, net, S, R, &r), 0,
+	    "%s: cached: nothing decided", be);
+	is_int(greylist_check_cached(st, &p, net, S, "other@example.net", T0,
+	    buf, sizeof(buf), &got), 0, "%s: cached: none for another "
+	    "recipient", be);
+	is_int(got, GL_GREYLIST, "%s: cached: then the rules", be);
+	is_int(greylist_check_cached(st, &p, net, S, R, T0 + 3601, buf,
+	    sizeof(buf), &got), 0, "%s: cached: an expired reply does not "
+	    "count", be);
+	is_int(got, GL_GREYLIST, "%s: cached: first sight", be);
+	is_int(store_triplet_get(st, net, S, R, &r), 1,
+	    "%s: cached: the triplet recorded", be);
+	is_int(greylist_check_cached(st, &p, net, S, R, T0 + 3601 + DELAY,
+	    buf, sizeof(buf), &got), 0, "%s: cached: the retry", be);
+	is_int(got, GL_PASS, "%s: cached: passes", be);
+	store_close(st);
+}
+
 /* A store that fails: GL_ERROR, never a pass. */
 static void
 test_store_error(void)
@@ -793,6 +829,7 @@ main(void)
 	printf("# backend sqlite\n");
 	test_rules();
 	test_client_record();
+	test_check_cached();
 	test_store_error();
 	db_rm();
 	if (rmdir(tmpdir) == -1)
@@ -809,6 +846,7 @@ main(void)
 		printf("# backend redis on port %d\n", rs.port);
 		test_rules();
 		test_client_record();
+		test_check_cached();
 		test_redis_race();
 		test_redis_down();
 		redis_cleanup(&rs);
