@@ -24,6 +24,7 @@
  */
 #include <sys/time.h>
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,6 +165,7 @@ struct redis_be {
 	struct timespec	 retry_at;		/* no attempt before */
 	long		 backoff_ms;		/* next wait; 0: none yet */
 	char		 down[256];		/* why the last attempt failed */
+	int		 connecting;		/* in rd_connect: no retry */
 };
 
 /* A row gathered by SCAN for list and stats. */
@@ -323,6 +325,7 @@ rd_drop(struct store *st, const char *why)
 		redisFree(be->c);
 		be->c = NULL;
 	}
+	be->connecting = 0;
 	ms = be->backoff_ms > 0 ? be->backoff_ms : BACKOFF_MIN_MS;
 	be->backoff_ms = ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ms * 2;
 	clock_gettime(CLOCK_MONOTONIC, &be->retry_at);
@@ -366,6 +369,7 @@ rd_connect(struct store *st)
 		    "cannot allocate a connection");
 		return -1;
 	}
+	be->connecting = 1;
 	(void)fcntl(be->c->fd, F_SETFD, FD_CLOEXEC);
 	if (redisSetTimeout(be->c, iotv) != REDIS_OK) {
 		rd_drop(st, "cannot set the timeout");
@@ -421,29 +425,45 @@ rd_connect(struct store *st)
 		}
 		freeReplyObject(r);
 	}
+	be->connecting = 0;
 	be->backoff_ms = 0;
 	return 0;
 }
 
 /*
  * rd_argv - one command (connecting first if need be); the reply, which
- * may be an error reply, or NULL when the connection failed (dropped)
+ * may be an error reply, or NULL when the connection failed (dropped).
+ * A connection that was already open and turns out closed (the server's
+ * idle timeout, a restart) is replaced at once and the command sent
+ * once more: that is no outage.  A timeout is not retried.
  */
 static redisReply *
 rd_argv(struct store *st, int argc, const char **argv, const size_t *len)
 {
 	struct redis_be	*be = st->be;
 	redisReply	*r;
+	int		 fresh = 0, tries, eno;
 
-	if (be->c == NULL && rd_connect(st) == -1)
-		return NULL;
-	r = redisCommandArgv(be->c, argc, argv, len);
-	if (r == NULL) {
-		rd_drop(st, be->c->errstr[0] ? be->c->errstr :
-		    "connection lost");
-		return NULL;
+	for (tries = 0; tries < 2; tries++) {
+		if (be->c == NULL) {
+			if (rd_connect(st) == -1)
+				return NULL;
+			fresh = 1;
+		}
+		errno = 0;
+		if ((r = redisCommandArgv(be->c, argc, argv, len)) != NULL)
+			return r;
+		eno = errno;
+		if (fresh || be->connecting || tries > 0 ||
+		    (be->c->err != REDIS_ERR_EOF &&
+		    be->c->err != REDIS_ERR_IO) ||
+		    eno == EAGAIN || eno == EWOULDBLOCK || eno == EINTR)
+			break;
+		redisFree(be->c);
+		be->c = NULL;
 	}
-	return r;
+	rd_drop(st, be->c->errstr[0] ? be->c->errstr : "connection lost");
+	return NULL;
 }
 
 /* rd_reply_err - an error reply or one of another type: -1, else 0 */

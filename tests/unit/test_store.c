@@ -899,12 +899,26 @@ test_redis(void)
 	store_close(st);
 	redis_cleanup(&rs);
 
+	/* a server that closes idle connections: no failure for that */
+	if (redis_start(&ra, 0, "--timeout", "1") == -1) {
+		ok(0, "redis: a server with an idle timeout");
+		return;
+	}
+	o.redis_prefix = NULL;
+	st = store_open_with(ra.spec, &o, err, sizeof(err));
+	is_int(store_client_get(st, "192.0.2.0/24", &r), 0,
+	    "redis idle: before");
+	sleep(3);
+	is_int(store_client_get(st, "192.0.2.0/24", &r), 0,
+	    "redis idle: a connection the server closed is replaced at once");
+	store_close(st);
+	redis_cleanup(&ra);
+
 	/* AUTH: a server with a password */
 	if (redis_start(&ra, 0, "--requirepass", "s3cret-pw") == -1) {
 		ok(0, "redis: a server with requirepass");
 		return;
 	}
-	o.redis_prefix = NULL;
 	st = store_open_with(ra.spec, &o, err, sizeof(err));
 	is_int(store_client_get(st, "192.0.2.0/24", &r), -1,
 	    "redis auth: no password: refused");
