@@ -20,6 +20,7 @@
 #include "config.h"
 #include "log.h"
 #include "smtp_parse.h"
+#include "store.h"
 
 #define DEFAULT_STORE	"sqlite:" LOCALSTATEDIR "/lib/greygate/greylist.db"
 #define DEFAULT_PIDFILE	RUNSTATEDIR "/greygate/greygated.pid"
@@ -35,6 +36,9 @@ static cfg_opt_t greylist_opts[] = {
 	CFG_INT("auto_whitelist", 5, CFGF_NONE),
 	CFG_STR("store", DEFAULT_STORE, CFGF_NONE),
 	CFG_STR("on_error", "tempfail", CFGF_NONE),
+	CFG_STR("redis_prefix", "greygate:", CFGF_NONE),
+	CFG_STR("redis_username", "", CFGF_NONE),
+	CFG_STR("redis_password", "", CFGF_NONE),
 	CFG_END()
 };
 
@@ -295,15 +299,32 @@ check_triple(const char *s, int nonstandard, char *why, size_t whylen,
 	return 0;
 }
 
+/* check_store - a store spec we can open; why in why when not */
 static int
-check_store(const char *s)
+check_store(const char *s, char *why, size_t whylen)
 {
-	if (strncmp(s, "sqlite:", 7) == 0)
-		return s[7] == '/' ? 0 : -1;
-	if (strncmp(s, "redis+unix://", 13) == 0)
-		return s[13] == '/' ? 0 : -1;
-	if (strncmp(s, "redis://", 8) == 0)
-		return s[8] != '\0' && s[8] != '/' ? 0 : -1;
+	struct store_redis_addr	a;
+	char			e[256];
+
+	if (strncmp(s, "sqlite:", 7) == 0) {
+		if (s[7] == '/')
+			return 0;
+	} else if (strncmp(s, "redis+unix://", 13) == 0 ||
+	    strncmp(s, "redis://", 8) == 0) {
+		if (store_redis_spec(s, &a, e, sizeof(e)) == -1) {
+			snprintf(why, whylen, "store: %s", e);
+			return -1;
+		}
+		if (!store_redis_built()) {
+			snprintf(why, whylen, "store \"%s\": this greygate "
+			    "was built without the Redis store (configure "
+			    "--with-redis, needs hiredis)", s);
+			return -1;
+		}
+		return 0;
+	}
+	snprintf(why, whylen, "store \"%s\" is not sqlite:/PATH, "
+	    "redis://HOST:PORT/DB or redis+unix:///PATH", s);
 	return -1;
 }
 
@@ -362,10 +383,20 @@ valid_str(cfg_t *cfg, cfg_opt_t *opt)
 				snprintf(why, sizeof(why), "unknown syslog "
 				    "facility \"%s\"", v);
 		} else if (strcmp(name, "store") == 0) {
-			if (check_store(v) == -1)
-				snprintf(why, sizeof(why), "store \"%s\" is "
-				    "not sqlite:/PATH, redis://HOST:PORT/DB "
-				    "or redis+unix:///PATH", v);
+			(void)check_store(v, why, sizeof(why));
+		} else if (strcmp(name, "redis_prefix") == 0) {
+			if (strlen(v) >= sizeof(((struct config *)0)->
+			    greylist.redis_prefix) || strchr(v, '\t'))
+				snprintf(why, sizeof(why), "redis_prefix: at "
+				    "most 63 octets, no TAB");
+		} else if (strcmp(name, "redis_username") == 0 ||
+		    strcmp(name, "redis_password") == 0) {
+			/* never repeat the value: it may be a secret */
+			if (strlen(v) >= sizeof(((struct config *)0)->
+			    greylist.redis_password) ||
+			    strpbrk(v, "\r\n") != NULL)
+				snprintf(why, sizeof(why), "%s: at most 127 "
+				    "octets on one line", name);
 		} else if (strcmp(name, "allowed_senders") == 0 ||
 		    strcmp(name, "allowed_sender_nets") == 0 ||
 		    strcmp(name, "whitelist_clients") == 0) {
@@ -731,6 +762,9 @@ config_load(const char *path, char *err, size_t errlen)
 	cfg_set_validate_func(cfg, "greylist|auto_whitelist", valid_int);
 	cfg_set_validate_func(cfg, "greylist|store", valid_str);
 	cfg_set_validate_func(cfg, "greylist|on_error", valid_str);
+	cfg_set_validate_func(cfg, "greylist|redis_prefix", valid_str);
+	cfg_set_validate_func(cfg, "greylist|redis_username", valid_str);
+	cfg_set_validate_func(cfg, "greylist|redis_password", valid_str);
 
 	if ((buf = conf_read(path, &len)) == NULL) {
 		snprintf(err, errlen, "%s: cannot read the file: %s", path,
@@ -824,6 +858,12 @@ config_load(const char *path, char *err, size_t errlen)
 	copy_str(gl, "store", c->greylist.store, sizeof(c->greylist.store));
 	c->greylist.on_error = strcmp(cfg_getstr(gl, "on_error"), "accept")
 	    == 0 ? ONERR_ACCEPT : ONERR_TEMPFAIL;
+	copy_str(gl, "redis_prefix", c->greylist.redis_prefix,
+	    sizeof(c->greylist.redis_prefix));
+	copy_str(gl, "redis_username", c->greylist.redis_username,
+	    sizeof(c->greylist.redis_username));
+	copy_str(gl, "redis_password", c->greylist.redis_password,
+	    sizeof(c->greylist.redis_password));
 
 	cross_check(c);
 	cfg_free(cfg);
@@ -841,6 +881,8 @@ config_free(struct config *c)
 
 	if (c == NULL)
 		return;
+	explicit_bzero(c->greylist.redis_password,
+	    sizeof(c->greylist.redis_password));
 	strlist_free(&c->listen);
 	strlist_free(&c->allowed_domains);
 	strlist_free(&c->wl_senders);
@@ -858,6 +900,14 @@ config_free(struct config *c)
 	free(c->relay_nets);
 	free(c->wl_clients);
 	free(c);
+}
+
+void
+config_store_options(const struct config *c, struct store_options *o)
+{
+	o->redis_prefix = c->greylist.redis_prefix;
+	o->redis_username = c->greylist.redis_username;
+	o->redis_password = c->greylist.redis_password;
 }
 
 /*

@@ -93,10 +93,17 @@ struct config {
 		int	 auto_whitelist;	/* passes, 0: off */
 		char	 store[PATH_MAX];	/* sqlite:PATH, redis://... */
 		enum on_error on_error;		/* when the store fails */
+		char	 redis_prefix[64];	/* key prefix, "greygate:" */
+		char	 redis_username[128];	/* ACL user, "" none */
+		char	 redis_password[128];	/* "" none; never logged */
 	} greylist;
 };
 
 struct config	*config_load(const char *, char *, size_t);
+/* config_store_options - the store options of c (pointers into c) */
+struct store_options;
+void		 config_store_options(const struct config *,
+		    struct store_options *);
 void		 config_free(struct config *);
 const char	*config_spool_in_chroot(const struct config *);
 

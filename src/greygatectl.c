@@ -150,6 +150,7 @@ int
 main(int argc, char *argv[])
 {
 	struct store_stats	 ss;
+	struct store_options	 so;
 	struct store_rec	 rec;
 	struct config		*c;
 	struct store		*st;
@@ -198,7 +199,9 @@ main(int argc, char *argv[])
 	if ((strcmp(cmd, "list") == 0 || strcmp(cmd, "stats") == 0 ||
 	    strcmp(cmd, "expire") == 0) && argc != 0)
 		usage(stderr, 64);
-	if ((st = store_open(c->greylist.store, ebuf, sizeof(ebuf))) == NULL)
+	config_store_options(c, &so);
+	if ((st = store_open_with(c->greylist.store, &so, ebuf,
+	    sizeof(ebuf))) == NULL)
 		errx(1, "%s", ebuf);
 
 	if (strcmp(cmd, "list") == 0) {

@@ -274,7 +274,11 @@ greylist_norm_rcpt(const char *in, char *out, size_t outlen)
 /*
  * greylist_decide - the rules of greylist_check; with write 0 the
  * verdict only, for greygatectl check.  A first sight in the future
- * (the clock was set back) counts as no sight at all.
+ * (the clock was set back) counts as no sight at all.  A backend with a
+ * decide operation (Redis: several MX hosts share the store, so the
+ * reads and writes of one decision must be one atomic step) applies
+ * these same rules itself; test_greylist runs one table of scenarios
+ * against every backend built in to keep the two in step.
  */
 static enum gl_result
 greylist_decide(struct store *st, const struct greylist_params *p,
@@ -286,6 +290,21 @@ greylist_decide(struct store *st, const struct greylist_params *p,
 	long		 n;
 	int		 rc;
 
+	if (st->ops->decide != NULL) {
+		/* a shared store: the same rules, atomically, in the store */
+		st->err[0] = '\0';
+		switch (st->ops->decide(st, p, net, sender, rcpt, now, write,
+		    NULL, 0)) {
+		case GL_PASS:
+			return GL_PASS;
+		case GL_WHITELIST:
+			return GL_WHITELIST;
+		case GL_GREYLIST:
+			return GL_GREYLIST;
+		default:
+			return GL_ERROR;
+		}
+	}
 	if ((rc = store_client_get(st, net, &c)) == -1)
 		return GL_ERROR;
 	if (rc == 1 && now <= c.expires) {
@@ -347,6 +366,36 @@ greylist_check(struct store *st, const struct greylist_params *p,
     const char *net, const char *sender, const char *rcpt, time_t now)
 {
 	return greylist_decide(st, p, net, sender, rcpt, now, 1);
+}
+
+int
+greylist_check_cached(struct store *st, const struct greylist_params *p,
+    const char *net, const char *sender, const char *rcpt, time_t now,
+    char *buf, size_t buflen, enum gl_result *res)
+{
+	int	r;
+
+	if (st->ops->decide != NULL && buflen > 0) {
+		st->err[0] = '\0';
+		r = st->ops->decide(st, p, net, sender, rcpt, now, 1, buf,
+		    buflen);
+		if (r == STORE_DECIDE_REPLY)
+			return 1;
+		switch (r) {
+		case GL_PASS:
+		case GL_WHITELIST:
+		case GL_GREYLIST:
+			*res = (enum gl_result)r;
+			return 0;
+		}
+		/* a failed lookup and a failed decision are one error */
+		return -1;
+	}
+	if ((r = store_reply_get(st, net, sender, rcpt, now, buf, buflen)) !=
+	    0)
+		return r;
+	*res = greylist_decide(st, p, net, sender, rcpt, now, 1);
+	return 0;
 }
 
 enum gl_result

@@ -83,6 +83,17 @@ int	greylist_norm_rcpt(const char *in, char *out, size_t outlen);
 enum gl_result	greylist_check(struct store *, const struct greylist_params *,
 		    const char *net, const char *sender, const char *rcpt,
 		    time_t now);
+/*
+ * greylist_check_cached - what the policy process does for a RCPT: a
+ * live cached upstream reply of the triplet (store_reply_get) wins: 1
+ * with it in buf, nothing decided; otherwise greylist_check: 0 with the
+ * verdict in *res (GL_ERROR included).  -1 when the reply lookup
+ * failed.  A backend with a decide op does both in one round trip.
+ */
+int		greylist_check_cached(struct store *,
+		    const struct greylist_params *, const char *net,
+		    const char *sender, const char *rcpt, time_t now,
+		    char *buf, size_t buflen, enum gl_result *res);
 /* greylist_peek - the verdict greylist_check would give, writing nothing */
 enum gl_result	greylist_peek(struct store *, const struct greylist_params *,
 		    const char *net, const char *sender, const char *rcpt,

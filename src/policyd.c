@@ -137,6 +137,7 @@ policyd_answer(const struct pp_request *rq, struct pp_response *rp,
     time_t now)
 {
 	struct greylist_params	 gp;
+	enum gl_result		 gl;
 	char			 net[GREYLIST_NET_MAX];
 	char			 from[GREYLIST_ADDR_MAX], to[GREYLIST_ADDR_MAX];
 	char			 ts[32];
@@ -177,9 +178,22 @@ policyd_answer(const struct pp_request *rq, struct pp_response *rp,
 		rp->status = PP_OK;
 		break;
 	case PP_REPLY_GET:
-	case PP_CHECK:
 		r = store_reply_get(pd_store, net, from, to, now, rp->text,
 		    sizeof(rp->text));
+		if (r == -1) {
+			store_failed();
+			return;
+		}
+		rp->status = r == 1 ? PP_FOUND : PP_NOTFOUND;
+		break;
+	case PP_CHECK:
+		/* a remembered upstream refusal first, then the rules */
+		gp.delay = pd_cfg->greylist.delay;
+		gp.retry_window = pd_cfg->greylist.retry_window;
+		gp.expire = pd_cfg->greylist.expire;
+		gp.auto_whitelist = pd_cfg->greylist.auto_whitelist;
+		r = greylist_check_cached(pd_store, &gp, net, from, to, now,
+		    rp->text, sizeof(rp->text), &gl);
 		if (r == -1) {
 			store_failed();
 			return;
@@ -188,15 +202,7 @@ policyd_answer(const struct pp_request *rq, struct pp_response *rp,
 			rp->status = PP_FOUND;
 			break;
 		}
-		if (rq->op == PP_REPLY_GET) {
-			rp->status = PP_NOTFOUND;
-			break;
-		}
-		gp.delay = pd_cfg->greylist.delay;
-		gp.retry_window = pd_cfg->greylist.retry_window;
-		gp.expire = pd_cfg->greylist.expire;
-		gp.auto_whitelist = pd_cfg->greylist.auto_whitelist;
-		switch (greylist_check(pd_store, &gp, net, from, to, now)) {
+		switch (gl) {
 		case GL_PASS:
 			rp->status = PP_PASS;
 			break;
@@ -289,6 +295,7 @@ policyd_main(const struct config *c, int lfd, int ready,
 {
 	static struct pollfd	 pfd[MAX_CLIENTS];
 	struct sigaction	 sa;
+	struct store_options	 so;
 	sigset_t		 none;
 	struct timespec		 tick = { 1, 0 };
 	struct timespec		 linger = { 0, TX_IDLE_MS * 1000000L };
@@ -319,8 +326,9 @@ policyd_main(const struct config *c, int lfd, int ready,
 	if (pv->drop)
 		privdrop_apply(NULL, pv->uid, pv->gid);
 	(void)umask(027);	/* the store holds addresses: not for all */
-	if ((pd_store = store_open(c->greylist.store, err, sizeof(err))) ==
-	    NULL) {
+	config_store_options(c, &so);
+	if ((pd_store = store_open_with(c->greylist.store, &so, err,
+	    sizeof(err))) == NULL) {
 		log_warnx("greylist store: %s", err);
 		if (ready != -1)
 			(void)write(ready, err, strlen(err));

@@ -1,6 +1,6 @@
 /*
  * store - the greylist store: one interface, one file per backend
- * (store_sqlite.c; store_redis.c later).
+ * (store_sqlite.c, store_redis.c).
  *
  * Three kinds of record, all keyed by strings the caller has already
  * normalised (see greylist.h):
@@ -16,6 +16,9 @@
  * now > expires.  The store keeps expired rows until store_expire()
  * removes them, so get returns them too (except store_reply_get, which
  * takes now): the rules in greylist.c decide what an expired row means.
+ * The Redis store is the exception: each key has a TTL from its
+ * record's expires, so Redis drops a row once the real clock passes
+ * it (an expired row means no row to the rules, so they agree).
  *
  * Every operation that can fail returns -1 on a store error and leaves
  * a message in store_errstr(); the caller applies on_error.  Functions
@@ -67,6 +70,29 @@ struct store_stats {
 typedef int	(*store_list_cb)(const struct store_entry *, void *);
 
 struct store;
+struct greylist_params;		/* greylist.h */
+
+/*
+ * What a backend needs besides its spec; the Redis store reads these,
+ * SQLite none.  NULL pointers and "" mean the default.
+ */
+struct store_options {
+	const char	*redis_prefix;	/* key prefix; NULL: "greygate:" */
+	const char	*redis_username; /* ACL user (Redis 6+); "": none */
+	const char	*redis_password; /* AUTH password; "": none */
+};
+
+#define STORE_DECIDE_REPLY	100	/* decide: a cached reply instead */
+#define STORE_REDIS_PREFIX	"greygate:"
+#define STORE_REDIS_PORT	6379
+
+/* A Redis store specification, parsed (store_redis_spec). */
+struct store_redis_addr {
+	char		 host[256];	/* name or address; "" for a socket */
+	int		 port;		/* TCP port */
+	char		 path[108];	/* unix socket; "" for TCP */
+	int		 db;		/* SELECT db, 0-1000000 */
+};
 
 /*
  * The backend vtable.  Every function has the meaning and return
@@ -98,6 +124,20 @@ struct store_ops {
 	void	(*close)(struct store *);	/* frees be, not the store */
 	int	(*begin)(struct store *);	/* may be NULL: no batching */
 	int	(*commit)(struct store *);
+	/*
+	 * May be NULL: greylist.c then applies the rules through the
+	 * record operations above.  A backend shared by several processes
+	 * (Redis) decides the whole triplet atomically here, with the
+	 * semantics of greylist_check (write 1) and greylist_peek
+	 * (write 0): the enum gl_result value, GL_ERROR on failure.  With
+	 * reply non-NULL it first looks up a live cached upstream reply
+	 * of the triplet, as store_reply_get does: when there is one it
+	 * copies it into reply, decides nothing and answers
+	 * STORE_DECIDE_REPLY (one round trip where two would do).
+	 */
+	int	(*decide)(struct store *, const struct greylist_params *,
+		    const char *, const char *, const char *, time_t, int,
+		    char *, size_t);
 };
 
 struct store {
@@ -108,10 +148,30 @@ struct store {
 
 /*
  * store_open - open the store named by spec: "sqlite:PATH" (the file and
- * its schema are created when missing) or "redis://HOST:PORT/DB" (not
- * built in yet).  NULL on failure with the reason in err.
+ * its schema are created when missing), "redis://HOST[:PORT][/DB]" or
+ * "redis+unix:///PATH[?db=N]" (when built with hiredis; see
+ * store_redis_spec).  NULL on failure with the reason in err.  The
+ * Redis store opens even while the server is unreachable: every
+ * operation then fails (-1) until a reconnection succeeds.
+ * store_open_with takes the options above (opts may be NULL).
  */
 struct store	*store_open(const char *spec, char *err, size_t errlen);
+struct store	*store_open_with(const char *spec,
+		    const struct store_options *opts, char *err,
+		    size_t errlen);
+/*
+ * store_redis_spec - parse a Redis store spec: 0, or -1 with the reason
+ * in err.  Accepted: redis://HOST, redis://HOST:PORT, redis://HOST:PORT/DB
+ * (HOST a name, an IPv4 address or [IPv6]; PORT 6379 by default; DB 0
+ * by default) and redis+unix:///PATH or redis+unix:///PATH?db=N.
+ * Credentials in the spec (user:pass@) are refused: they belong in
+ * redis_username and redis_password.  Works whether or not the Redis
+ * store is built in.
+ */
+int		 store_redis_spec(const char *spec, struct store_redis_addr *,
+		    char *err, size_t errlen);
+/* store_redis_built - 1 when the Redis store is built in, else 0 */
+int		 store_redis_built(void);
 void		 store_close(struct store *);
 const char	*store_errstr(const struct store *);
 
@@ -184,5 +244,7 @@ const char	*store_entry_label(const struct store_entry *);
 void	store_seterr(struct store *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 struct store	*store_sqlite_open(const char *path, char *err, size_t errlen);
+struct store	*store_redis_open(const struct store_redis_addr *,
+		    const struct store_options *, char *err, size_t errlen);
 
 #endif

@@ -20,13 +20,19 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends \
 	    build-essential autoconf automake pkg-config \
-	    libbsd-dev libconfuse-dev libsqlite3-dev \
+	    libbsd-dev libconfuse-dev libsqlite3-dev libhiredis-dev \
 	    bats swaks postfix python3 valgrind mandoc procps sqlite3 \
+	    redis-server \
 	    adduser clang libclang-rt-14-dev cppcheck clang-tidy \
 	    debhelper dpkg-dev fakeroot lintian man-db iproute2 \
 	    libio-socket-inet6-perl >/dev/null
 	if command -v postfix >/dev/null 2>&1; then
 		postfix status >/dev/null 2>&1 && postfix stop || true
+	fi
+	# redis-server is installed for its binary: the tests start their
+	# own on loopback high ports; the system service is not needed
+	if command -v service >/dev/null 2>&1; then
+		service redis-server stop >/dev/null 2>&1 || true
 	fi
 	id greygate >/dev/null 2>&1 ||
 	    adduser --system --group --no-create-home greygate

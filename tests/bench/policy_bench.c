@@ -7,8 +7,11 @@
  * random known triplets (the common case: the sender passed before) and,
  * with -g, about new ones (first sight: a write).  Not a test: it prints
  * figures and exits 0 unless something failed.  Bounded by N, C and R.
+ * With -s SPEC it runs against that store instead (a Redis server on
+ * loopback: redis://127.0.0.1:PORT/DB), filled through the store
+ * interface under a fresh key prefix.
  *
- *	policy_bench [-n entries] [-c clients] [-r requests] [-g]
+ *	policy_bench [-n entries] [-c clients] [-r requests] [-g] [-s spec]
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -93,6 +96,26 @@ fill(const char *path, long n, time_t now)
 	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		errx(1, "commit: %s", sqlite3_errmsg(db));
 	sqlite3_close(db);
+}
+
+/* fill_store - n passed triplets through the store interface (Redis) */
+static void
+fill_store(const char *spec, const char *prefix, long n, time_t now)
+{
+	struct store_options	 o = { prefix, NULL, NULL };
+	struct store_rec	 rec = { now - 3600, now - 3600, 1, now + 86400 };
+	struct store		*st;
+	char			 ip[32], net[32], from[64], to[64], e[512];
+	long			 i;
+
+	if ((st = store_open_with(spec, &o, e, sizeof(e))) == NULL)
+		errx(1, "%s", e);
+	for (i = 0; i < n; i++) {
+		triplet(i, ip, sizeof(ip), net, sizeof(net), from, to);
+		if (store_triplet_put(st, net, from, to, &rec) == -1)
+			errx(1, "fill: %s", store_errstr(st));
+	}
+	store_close(st);
 }
 
 /* client - r questions; latencies (ms) to fd; exit 0 when all answered */
@@ -201,14 +224,15 @@ main(int argc, char *argv[])
 	struct store	*st;
 	char		 dir[] = "/tmp/policy_bench.d.XXXXXX", conf[256];
 	char		 db[256], spec[300], ebuf[512], name[PP_NAME_MAX];
-	char		 ok[8];
+	char		 ok[8], prefix[64];
+	const char	*sspec = NULL;
 	FILE		*fp;
 	long		 n = 1000000, r = 50000;
 	int		 ch, c = 4, grey = 0, lfd, p[2], status = 0;
 	pid_t		 pd;
 	double		 t;
 
-	while ((ch = getopt(argc, argv, "c:gn:r:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:gn:r:s:")) != -1) {
 		switch (ch) {
 		case 'c':
 			c = atoi(optarg);
@@ -222,9 +246,12 @@ main(int argc, char *argv[])
 		case 'r':
 			r = atol(optarg);
 			break;
+		case 's':
+			sspec = optarg;
+			break;
 		default:
 			fprintf(stderr, "usage: policy_bench [-g] [-c clients] "
-			    "[-n entries] [-r requests]\n");
+			    "[-n entries] [-r requests] [-s spec]\n");
 			return 64;
 		}
 	}
@@ -236,22 +263,33 @@ main(int argc, char *argv[])
 	if (mkdtemp(dir) == NULL)
 		err(1, "mkdtemp");
 	snprintf(db, sizeof(db), "%s/greylist.db", dir);
-	snprintf(spec, sizeof(spec), "sqlite:%s", db);
+	if (sspec != NULL)
+		(void)strlcpy(spec, sspec, sizeof(spec));
+	else
+		snprintf(spec, sizeof(spec), "sqlite:%s", db);
+	/* a fresh key space in a shared server */
+	snprintf(prefix, sizeof(prefix), "bench%ld:", (long)getpid());
 	snprintf(conf, sizeof(conf), "%s/greygate.conf", dir);
 	if ((fp = fopen(conf, "w")) == NULL)
 		err(1, "%s", conf);
 	fprintf(fp, "policy = \"greylist\"\ngreylist {\n\tstore = \"%s\"\n"
-	    "\tauto_whitelist = 0\n}\n", spec);
+	    "\tauto_whitelist = 0\n\tredis_prefix = \"%s\"\n}\n", spec,
+	    prefix);
 	fclose(fp);
 	if ((cfg = config_load(conf, ebuf, sizeof(ebuf))) == NULL)
 		errx(1, "%s", ebuf);
 
 	t = now_ms();
-	if ((st = store_open(spec, ebuf, sizeof(ebuf))) == NULL)
-		errx(1, "%s", ebuf);
-	store_close(st);
-	fill(db, n, time(NULL));
-	printf("filled   entries=%ld in %.1f s\n", n, (now_ms() - t) / 1e3);
+	if (sspec != NULL)
+		fill_store(spec, prefix, n, time(NULL));
+	else {
+		if ((st = store_open(spec, ebuf, sizeof(ebuf))) == NULL)
+			errx(1, "%s", ebuf);
+		store_close(st);
+		fill(db, n, time(NULL));
+	}
+	printf("filled   store=%s entries=%ld in %.1f s\n",
+	    spec, n, (now_ms() - t) / 1e3);
 
 	fflush(stdout);
 	if ((lfd = pp_listen(name, sizeof(name))) == -1 || pipe(p) == -1)

@@ -3,10 +3,16 @@
  * normalisation (case, +extension, SRS0/SRS1, BATV, the null sender,
  * odd input that must neither crash nor overrun), client networks for
  * IPv4 and IPv6 prefixes, and greylist_check/greylist_peek scenarios
- * against a temporary SQLite store: first sight, early and late
- * retries, both edges of the window, expiry, auto_whitelist.
+ * (first sight, early and late retries, both edges of the window,
+ * expiry, auto_whitelist): one table run against every backend built
+ * in, a temporary SQLite store and, when redis-server can be started,
+ * a Redis store on a loopback port (whose decide op applies the rules
+ * in a Lua script: the same table proves it gives the same answers).
+ * Against Redis also: two handles deciding one triplet at the same
+ * moment count every pass once, and a stopped server is GL_ERROR.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,15 +24,24 @@
 #include "greylist.h"
 #include "store.h"
 #include "tap.h"
+#include "redis_server.h"
 
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
-#define T0		((time_t)1700000000)
+/*
+ * The scenarios' time zero: the real time, so that the Redis TTLs taken
+ * from the records' expiries are in the future as they are in service.
+ */
+#define T0		t0
 #define DELAY		300
 #define WINDOW		172800
 #define EXPIRE		3024000
 
 static char	tmpdir[256], dbpath[320], spec[330];
+static time_t	t0;
+static const char *be = "sqlite";	/* the backend under test */
+static struct redis_server rs = { -1, 0, "", "" };
+static int	nfresh;			/* Redis: a new prefix per store */
 
 static const struct {
 	const char	*in;
@@ -460,9 +475,22 @@ db_rm(void)
 static struct store *
 fresh_store(void)
 {
+	struct store_options o = { NULL, NULL, NULL };
 	struct store	*st;
-	char		 err[512];
+	char		 err[512], prefix[32];
 
+	if (strcmp(be, "redis") == 0) {
+		/* a fresh key space in the same server */
+		snprintf(prefix, sizeof(prefix), "test%d:", nfresh++);
+		o.redis_prefix = prefix;
+		if ((st = store_open_with(rs.spec, &o, err, sizeof(err))) ==
+		    NULL) {
+			printf("Bail out! %s\n", err);
+			redis_cleanup(&rs);
+			exit(1);
+		}
+		return st;
+	}
 	db_rm();
 	if ((st = store_open(spec, err, sizeof(err))) == NULL) {
 		printf("Bail out! %s\n", err);
@@ -512,8 +540,8 @@ test_rules(void)
 		for (j = 0; j < scenarios[i].n; j++) {
 			s = &scenarios[i].steps[j];
 			if (keys(s, net, from, to) == -1) {
-				ok(0, "%s %zu: bad keys", scenarios[i].name,
-				    j);
+				ok(0, "%s: %s %zu: bad keys", be,
+				    scenarios[i].name, j);
 				continue;
 			}
 			if (s->peek)
@@ -522,8 +550,9 @@ test_rules(void)
 			else
 				got = greylist_check(st, &p, net, from, to,
 				    T0 + s->at);
-			ok(got == s->want, "%s %zu: %s %s <%s> <%s> at +%lld: "
-			    "%s", scenarios[i].name, j, s->peek ? "peek" :
+			ok(got == s->want, "%s: %s %zu: %s %s <%s> <%s> at "
+			    "+%lld: %s", be, scenarios[i].name, j, s->peek ?
+			    "peek" :
 			    "check", s->ip, s->from, s->to, (long long)s->at,
 			    res(s->want));
 			if (got != s->want)
@@ -534,17 +563,18 @@ test_rules(void)
 			memset(&r, 0, sizeof(r));
 			found = store_triplet_get(st, net, from, to, &r);
 			if (s->passes == -2) {
-				is_int(found, 0, "%s %zu: no triplet stored",
-				    scenarios[i].name, j);
+				is_int(found, 0, "%s: %s %zu: no triplet "
+				    "stored", be, scenarios[i].name, j);
 				continue;
 			}
-			is_int(found, 1, "%s %zu: triplet stored",
+			is_int(found, 1, "%s: %s %zu: triplet stored", be,
 			    scenarios[i].name, j);
-			is_int(r.passes, s->passes, "%s %zu: passes",
+			is_int(r.passes, s->passes, "%s: %s %zu: passes", be,
 			    scenarios[i].name, j);
 			if (s->exp >= 0)
 				is_int(r.expires, T0 + s->exp,
-				    "%s %zu: expires", scenarios[i].name, j);
+				    "%s: %s %zu: expires", be,
+				    scenarios[i].name, j);
 		}
 		store_close(st);
 	}
@@ -587,6 +617,42 @@ test_client_record(void)
 	store_close(st);
 }
 
+/* The policy process's question: a cached upstream reply, else the rules. */
+static void
+test_check_cached(void)
+{
+	struct greylist_params p = { DELAY, WINDOW, EXPIRE, 0 };
+	struct store_rec r;
+	struct store	*st;
+	const char	*net = "192.0.2.0/24";
+	char		 buf[STORE_REPLY_MAX + 1];
+	enum gl_result	 got = GL_ERROR;
+
+	st = fresh_store();
+	is_int(store_reply_put(st, net, S, R, "550 5.1.1 no such user",
+	    T0 + 3600), 0, "%s: cached: a reply put", be);
+	buf[0] = '\0';
+	is_int(greylist_check_cached(st, &p, net, S, R, T0, buf, sizeof(buf),
+	    &got), 1, "%s: cached: the reply wins", be);
+	is_str(buf, "550 5.1.1 no such user", "%s: cached: its text", be);
+	is_int(store_triplet_get(st, net, S, R, &r), 0,
+	    "%s: cached: nothing decided", be);
+	is_int(greylist_check_cached(st, &p, net, S, "other@example.net", T0,
+	    buf, sizeof(buf), &got), 0, "%s: cached: none for another "
+	    "recipient", be);
+	is_int(got, GL_GREYLIST, "%s: cached: then the rules", be);
+	is_int(greylist_check_cached(st, &p, net, S, R, T0 + 3601, buf,
+	    sizeof(buf), &got), 0, "%s: cached: an expired reply does not "
+	    "count", be);
+	is_int(got, GL_GREYLIST, "%s: cached: first sight", be);
+	is_int(store_triplet_get(st, net, S, R, &r), 1,
+	    "%s: cached: the triplet recorded", be);
+	is_int(greylist_check_cached(st, &p, net, S, R, T0 + 3601 + DELAY,
+	    buf, sizeof(buf), &got), 0, "%s: cached: the retry", be);
+	is_int(got, GL_PASS, "%s: cached: passes", be);
+	store_close(st);
+}
+
 /* A store that fails: GL_ERROR, never a pass. */
 static void
 test_store_error(void)
@@ -623,6 +689,114 @@ test_store_error(void)
 	store_close(st);
 }
 
+/*
+ * Several MX hosts at once: RACERS processes, each with its own
+ * connection, decide the same grey triplet at the same moment.  Each
+ * passes, each pass is counted (no lost update), and the net counts one
+ * passed triplet for auto_whitelist.
+ */
+#define RACERS	6
+static void
+test_redis_race(void)
+{
+	struct greylist_params p = { DELAY, WINDOW, EXPIRE, 2 };
+	struct store_options o = { NULL, NULL, NULL };
+	struct store_rec r;
+	struct store	*st, *mine;
+	const char	*net = "192.0.2.0/24";
+	char		 err[512], prefix[32];
+	pid_t		 pid[RACERS];
+	int		 go[2], i, status, passed = 0;
+	char		 c;
+
+	st = fresh_store();
+	snprintf(prefix, sizeof(prefix), "test%d:", nfresh - 1);
+	o.redis_prefix = prefix;
+	is_int(greylist_check(st, &p, net, S, R, T0), GL_GREYLIST,
+	    "redis race: first sight");
+	if (pipe(go) == -1) {
+		ok(0, "pipe");
+		return;
+	}
+	fflush(stdout);
+	for (i = 0; i < RACERS; i++) {
+		if ((pid[i] = fork()) == 0) {
+			close(go[1]);
+			/* the parent's handle: only our copy of its socket */
+			store_close(st);
+			mine = store_open_with(rs.spec, &o, err, sizeof(err));
+			if (mine == NULL || store_triplet_get(mine, net, S, R,
+			    &r) != 1)
+				_exit(3);
+			/* all connected: wait for the start together */
+			if (read(go[0], &c, 1) != 0)
+				_exit(3);
+			status = greylist_check(mine, &p, net, S, R,
+			    T0 + DELAY);
+			store_close(mine);
+			_exit(status == GL_PASS ? 0 : 1);
+		}
+	}
+	close(go[0]);
+	usleep(200000);
+	close(go[1]);		/* EOF: everyone goes */
+	for (i = 0; i < RACERS; i++)
+		if (pid[i] > 0 && waitpid(pid[i], &status, 0) == pid[i] &&
+		    WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			passed++;
+	is_int(passed, RACERS, "redis race: every racer passed");
+	is_int(store_triplet_get(st, net, S, R, &r), 1, "redis race: stored");
+	is_int(r.passes, RACERS, "redis race: every pass counted once");
+	is_int(store_triplet_count_passed(st, net, T0 + DELAY), 1,
+	    "redis race: one passed triplet for auto_whitelist");
+	is_int(store_client_get(st, net, &r), 0,
+	    "redis race: one triplet does not whitelist at 2");
+	is_int(greylist_check(st, &p, net, S, "r2@example.net", T0),
+	    GL_GREYLIST, "redis race: a second triplet");
+	is_int(greylist_check(st, &p, net, S, "r2@example.net", T0 + DELAY),
+	    GL_PASS, "redis race: passes");
+	is_int(greylist_check(st, &p, net, "x@y.example", "z@example.net",
+	    T0 + DELAY), GL_WHITELIST, "redis race: now the net is white");
+	store_close(st);
+}
+
+/* A stopped server: GL_ERROR with a reason, never a pass; then back. */
+static void
+test_redis_down(void)
+{
+	struct greylist_params p = { DELAY, WINDOW, EXPIRE, 1 };
+	struct store	*st;
+	const char	*net = "192.0.2.0/24";
+	int		 i, got = GL_ERROR;
+
+	st = fresh_store();
+	is_int(greylist_check(st, &p, net, S, R, T0), GL_GREYLIST,
+	    "redis down: first sight before the outage");
+	redis_stop(&rs);
+	is_int(greylist_check(st, &p, net, S, R, T0 + DELAY), GL_ERROR,
+	    "redis down: GL_ERROR, not GL_PASS");
+	has_str(store_errstr(st), "redis 127.0.0.1:", "redis down: says "
+	    "which server");
+	is_int(greylist_peek(st, &p, net, S, R, T0 + DELAY), GL_ERROR,
+	    "redis down: peek GL_ERROR too");
+	has_str(store_errstr(st), "next attempt in", "redis down: in "
+	    "back-off, no new attempt");
+	if (redis_start(&rs, rs.port, NULL, NULL) == -1) {
+		ok(0, "redis down: server restarted");
+		store_close(st);
+		return;
+	}
+	/* back-off: at most 5 s; the data went with the server */
+	for (i = 0; i < 70 && got == GL_ERROR; i++) {
+		got = greylist_check(st, &p, net, S, R, T0 + DELAY);
+		if (got == GL_ERROR)
+			usleep(100000);
+	}
+	is_int(got, GL_GREYLIST, "redis down: decisions resume after the "
+	    "restart (the empty server has no record)");
+	store_close(st);
+}
+
 static void
 test_names(void)
 {
@@ -651,11 +825,31 @@ main(void)
 	}
 	snprintf(dbpath, sizeof(dbpath), "%s/gl.db", tmpdir);
 	snprintf(spec, sizeof(spec), "sqlite:%s", dbpath);
+	t0 = time(NULL);
+	printf("# backend sqlite\n");
 	test_rules();
 	test_client_record();
+	test_check_cached();
 	test_store_error();
 	db_rm();
 	if (rmdir(tmpdir) == -1)
 		printf("# rmdir %s: %s\n", tmpdir, strerror(errno));
+
+	be = "redis";
+	if (!store_redis_built())
+		printf("ok %d # SKIP redis: the Redis store is not built in\n",
+		    ++tap_n);
+	else if (redis_start(&rs, 0, NULL, NULL) == -1)
+		printf("ok %d # SKIP redis: no redis-server to start\n",
+		    ++tap_n);
+	else {
+		printf("# backend redis on port %d\n", rs.port);
+		test_rules();
+		test_client_record();
+		test_check_cached();
+		test_redis_race();
+		test_redis_down();
+		redis_cleanup(&rs);
+	}
 	return tap_done();
 }

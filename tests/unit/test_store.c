@@ -19,6 +19,7 @@
 
 #include "store.h"
 #include "tap.h"
+#include "redis_server.h"
 
 #define T0	((time_t)1700000000)
 
@@ -55,6 +56,9 @@ tmp_cleanup(void)
 	tmp_rm("gl.db-wal");
 	tmp_rm("gl.db-shm");
 	tmp_rm("junk.db");
+	tmp_rm("chunks.db");
+	tmp_rm("chunks.db-wal");
+	tmp_rm("chunks.db-shm");
 	tmp_rm("new.db");
 	tmp_rm("new.db-wal");
 	tmp_rm("new.db-shm");
@@ -604,10 +608,36 @@ test_open_errors(void)
 	has_str(err, "file is not a database", "open: not a database: why");
 	store_close(st);
 
-	ok(store_open("redis://127.0.0.1:6379/0", err, sizeof(err)) == NULL,
-	    "open: redis refused");
-	is_str(err, "redis://127.0.0.1:6379/0: redis store not built in",
-	    "open: redis not built in");
+	if (store_redis_built()) {
+		/* nothing listens there: it opens, and says so when used */
+		snprintf(sp, sizeof(sp), "redis://127.0.0.1:%d/0",
+		    redis_free_port());
+		st = store_open(sp, err, sizeof(err));
+		ok(st != NULL, "open: redis opens while unreachable");
+		if (st != NULL) {
+			struct store_rec r;
+
+			is_int(store_client_get(st, "192.0.2.0/24", &r), -1,
+			    "open: an unreachable redis fails every call");
+			has_str(store_errstr(st), "refused", "open: and why");
+		}
+		store_close(st);
+	} else {
+		ok(store_open("redis://127.0.0.1:6379/0", err, sizeof(err)) ==
+		    NULL, "open: redis refused");
+		has_str(err, "built without the Redis store",
+		    "open: redis not built in");
+	}
+	ok(store_open("redis://127.0.0.1:0/0", err, sizeof(err)) == NULL,
+	    "open: redis port 0 refused");
+	has_str(err, "port must be", "open: redis port message");
+	ok(store_open("redis://u:secret@127.0.0.1/0", err, sizeof(err)) ==
+	    NULL, "open: credentials in the spec refused");
+	ok(strstr(err, "secret") == NULL, "open: the password not repeated");
+	ok(store_open("redis+unix://run/r.sock", err, sizeof(err)) == NULL,
+	    "open: redis+unix relative path refused");
+	ok(store_open("redis+unix:///run/r.sock?db=x", err, sizeof(err)) ==
+	    NULL, "open: redis+unix bad db refused");
 	ok(store_open("mysql:x", err, sizeof(err)) == NULL,
 	    "open: unknown kind refused");
 	has_str(err, "unknown store", "open: unknown store message");
@@ -618,7 +648,7 @@ test_open_errors(void)
 
 	/* a short error buffer is never overrun */
 	memset(err, 'X', sizeof(err));
-	ok(store_open("redis://h:1/0", err, 10) == NULL, "open: short err");
+	ok(store_open("redis://h:0/0", err, 10) == NULL, "open: short err");
 	is_int(strlen(err), 9, "open: message truncated to the buffer");
 	is_int(err[10], 'X', "open: nothing written past it");
 
@@ -711,6 +741,219 @@ test_expire_some(void)
 	store_close(st);
 }
 
+/* The spec parser: what store_redis_spec accepts and what it makes. */
+static void
+test_redis_spec(void)
+{
+	static const struct {
+		const char	*spec;
+		int		 rc;
+		const char	*host, *path;
+		int		 port, db;
+	} t[] = {
+		{ "redis://127.0.0.1:6379/2", 0, "127.0.0.1", "", 6379, 2 },
+		{ "redis://localhost", 0, "localhost", "", 6379, 0 },
+		{ "redis://localhost/", 0, "localhost", "", 6379, 0 },
+		{ "redis://r.example:7000", 0, "r.example", "", 7000, 0 },
+		{ "redis://[::1]:6380/15", 0, "::1", "", 6380, 15 },
+		{ "redis+unix:///run/redis/redis.sock", 0, "",
+		    "/run/redis/redis.sock", 6379, 0 },
+		{ "redis+unix:///run/r.sock?db=3", 0, "", "/run/r.sock", 6379,
+		    3 },
+		{ "redis://", -1, NULL, NULL, 0, 0 },
+		{ "redis://:6379/0", -1, NULL, NULL, 0, 0 },
+		{ "redis://h:65536/0", -1, NULL, NULL, 0, 0 },
+		{ "redis://h:6379/x", -1, NULL, NULL, 0, 0 },
+		{ "redis://h:6379/0/1", -1, NULL, NULL, 0, 0 },
+		{ "redis://[::1/0", -1, NULL, NULL, 0, 0 },
+		{ "redis://h h/0", -1, NULL, NULL, 0, 0 },
+		{ "redis+unix:///r.sock?database=1", -1, NULL, NULL, 0, 0 },
+	};
+	struct store_redis_addr a;
+	char		 err[256];
+	size_t		 i;
+	int		 rc;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		rc = store_redis_spec(t[i].spec, &a, err, sizeof(err));
+		is_int(rc, t[i].rc, "redis spec %s", t[i].spec);
+		if (rc != 0 || t[i].rc != 0)
+			continue;
+		ok(strcmp(a.host, t[i].host) == 0 &&
+		    strcmp(a.path, t[i].path) == 0 && a.port == t[i].port &&
+		    a.db == t[i].db, "redis spec %s: %s %s %d %d", t[i].spec,
+		    a.host, a.path, a.port, a.db);
+	}
+}
+
+/*
+ * Round trips through a real redis-server: records, the reply cache,
+ * delete, list (sorted, SCAN), stats, expire (a no-op: TTLs), key
+ * prefixes kept apart, and AUTH.
+ */
+static void
+test_redis(void)
+{
+	struct redis_server	 rs = { -1, 0, "", "" }, ra = { -1, 0, "",
+				    "" };
+	struct store_options	 o = { "rt:", NULL, NULL };
+	struct store		*st, *other;
+	struct store_rec	 r, g, w, c, dead;
+	struct collect		*col;
+	time_t			 t = time(NULL);
+	char			 err[512], buf[STORE_REPLY_MAX + 1];
+	int			 i;
+
+	if (!store_redis_built()) {
+		printf("ok %d # SKIP redis: the Redis store is not built in\n",
+		    ++tap_n);
+		return;
+	}
+	if (redis_start(&rs, 0, NULL, NULL) == -1) {
+		printf("ok %d # SKIP redis: no redis-server to start\n",
+		    ++tap_n);
+		return;
+	}
+	if ((st = store_open_with(rs.spec, &o, err, sizeof(err))) == NULL) {
+		ok(0, "redis open: %s", err);
+		redis_cleanup(&rs);
+		return;
+	}
+	g = (struct store_rec){ t, t, 0, t + 100 };
+	w = (struct store_rec){ t - 50, t, 3, t + 1000 };
+	c = (struct store_rec){ t - 5, t, 5, t + 2000 };
+	dead = (struct store_rec){ t - 100, t - 90, 1, t - 10 };
+	is_int(store_triplet_put(st, "192.0.2.0/24", "a@example.org",
+	    "b@example.net", &g), 0, "redis: triplet put grey");
+	is_int(store_triplet_put(st, "192.0.2.0/24", "", "b@example.net",
+	    &w), 0, "redis: triplet put white, null sender");
+	is_int(store_triplet_put(st, "192.0.2.0/24", "x@example.org",
+	    "b@example.net", &dead), 0, "redis: triplet put expired");
+	is_int(store_client_put(st, "2001:db8:1::/64", &c), 0,
+	    "redis: client put");
+	is_int(store_reply_put(st, "192.0.2.0/24", "a@example.org",
+	    "nobody@example.net", "550 5.1.1 no such user", t + 3600), 0,
+	    "redis: reply put");
+	memset(&r, 0, sizeof(r));
+	is_int(store_triplet_get(st, "192.0.2.0/24", "", "b@example.net", &r),
+	    1, "redis: triplet get");
+	ok(r.first_seen == w.first_seen && r.last_seen == w.last_seen &&
+	    r.passes == w.passes && r.expires == w.expires,
+	    "redis: triplet round trip");
+	is_int(store_triplet_get(st, "192.0.2.0/24", "x@example.org",
+	    "b@example.net", &r), 0, "redis: an expired record is gone "
+	    "(Redis expired it)");
+	is_int(store_client_get(st, "2001:db8:1::/64", &r), 1,
+	    "redis: client get");
+	ok(r.passes == 5 && r.expires == c.expires, "redis: client round "
+	    "trip");
+	is_int(store_triplet_count_passed(st, "192.0.2.0/24", t), 1,
+	    "redis: count passed");
+	is_int(store_triplet_count_passed(st, "192.0.2.0/24", t + 1001), 0,
+	    "redis: count passed after its expiry");
+	is_int(store_reply_get(st, "192.0.2.0/24", "a@example.org",
+	    "nobody@example.net", t, buf, sizeof(buf)), 1, "redis: reply get");
+	is_str(buf, "550 5.1.1 no such user", "redis: reply text");
+	is_int(store_reply_get(st, "192.0.2.0/24", "a@example.org",
+	    "nobody@example.net", t + 3601, buf, sizeof(buf)), 0,
+	    "redis: reply get after its expiry");
+	test_stats(st, 1, 1, 1, 1, "redis");
+	if ((col = calloc(1, sizeof(*col))) != NULL) {
+		is_int(store_list(st, collect_cb, col), 0, "redis: list");
+		is_int(col->n, 4, "redis: list: four rows");
+		if (col->n == 4) {
+			has_str(col->line[0], "WHITE 192.0.2.0/24 <> ",
+			    "redis: list: the null sender first");
+			has_str(col->line[1], "GREY 192.0.2.0/24 <a@example.org>",
+			    "redis: list: then a@");
+			has_str(col->line[2], "CLIENT 2001:db8:1::/64",
+			    "redis: list: clients after triplets");
+			has_str(col->line[3], "REPLY 192.0.2.0/24",
+			    "redis: list: replies last");
+		}
+		free(col);
+	}
+	is_int(store_expire(st, t + 100000), 0, "redis: expire: a no-op");
+	is_int(store_expire_some(st, t + 100000, 10), 0,
+	    "redis: expire_some: a no-op");
+	is_int(store_begin(st), 0, "redis: begin: a no-op");
+	is_int(store_commit(st), 0, "redis: commit: a no-op");
+	/* another prefix sees none of it */
+	o.redis_prefix = "other:";
+	other = store_open_with(rs.spec, &o, err, sizeof(err));
+	test_stats(other, 0, 0, 0, 0, "redis, another prefix");
+	store_close(other);
+	is_int(store_delete(st, STORE_TRIPLET, "192.0.2.0/24", "",
+	    "b@example.net"), 1, "redis: delete triplet");
+	is_int(store_triplet_count_passed(st, "192.0.2.0/24", t), 0,
+	    "redis: a deleted pass no longer counts");
+	is_int(store_delete(st, STORE_TRIPLET, "192.0.2.0/24", "",
+	    "b@example.net"), 0, "redis: delete again: absent");
+	is_int(store_delete(st, STORE_CLIENT, "2001:db8:1::/64", NULL, NULL),
+	    1, "redis: delete client");
+	is_int(store_delete(st, STORE_REPLY, "192.0.2.0/24", "a@example.org",
+	    "nobody@example.net"), 1, "redis: delete reply");
+	test_stats(st, 1, 0, 0, 0, "redis after deletes");
+	/* more keys than one SCAN batch returns */
+	for (i = 0; i < 2500; i++) {
+		snprintf(buf, sizeof(buf), "s%d@example.org", i);
+		if (store_triplet_put(st, "198.51.100.0/24", buf,
+		    "b@example.net", &w) == -1)
+			break;
+	}
+	is_int(i, 2500, "redis: 2500 triplets put");
+	test_stats(st, 1, 2500, 0, 0, "redis, 2501 triplets: several SCANs");
+	is_int(store_triplet_count_passed(st, "198.51.100.0/24", t), 2500,
+	    "redis: 2500 passed in the net's set");
+	store_close(st);
+	redis_cleanup(&rs);
+
+	/* a server that closes idle connections: no failure for that */
+	if (redis_start(&ra, 0, "--timeout", "1") == -1) {
+		ok(0, "redis: a server with an idle timeout");
+		return;
+	}
+	o.redis_prefix = NULL;
+	st = store_open_with(ra.spec, &o, err, sizeof(err));
+	is_int(store_client_get(st, "192.0.2.0/24", &r), 0,
+	    "redis idle: before");
+	sleep(3);
+	is_int(store_client_get(st, "192.0.2.0/24", &r), 0,
+	    "redis idle: a connection the server closed is replaced at once");
+	store_close(st);
+	redis_cleanup(&ra);
+
+	/* AUTH: a server with a password */
+	if (redis_start(&ra, 0, "--requirepass", "s3cret-pw") == -1) {
+		ok(0, "redis: a server with requirepass");
+		return;
+	}
+	st = store_open_with(ra.spec, &o, err, sizeof(err));
+	is_int(store_client_get(st, "192.0.2.0/24", &r), -1,
+	    "redis auth: no password: refused");
+	has_str(store_errstr(st), "NOAUTH", "redis auth: says why");
+	store_close(st);
+	o.redis_password = "wrong-pw";
+	st = store_open_with(ra.spec, &o, err, sizeof(err));
+	is_int(store_client_get(st, "192.0.2.0/24", &r), -1,
+	    "redis auth: a wrong password: refused");
+	has_str(store_errstr(st), "AUTH refused", "redis auth: says why");
+	ok(strstr(store_errstr(st), "wrong-pw") == NULL,
+	    "redis auth: never shows the password");
+	store_close(st);
+	o.redis_password = "s3cret-pw";
+	st = store_open_with(ra.spec, &o, err, sizeof(err));
+	is_int(store_client_get(st, "192.0.2.0/24", &r), 0,
+	    "redis auth: the right password");
+	store_close(st);
+	o.redis_username = "default";
+	st = store_open_with(ra.spec, &o, err, sizeof(err));
+	is_int(store_client_get(st, "192.0.2.0/24", &r), 0,
+	    "redis auth: username and password (AUTH user pass, Redis 6+)");
+	store_close(st);
+	redis_cleanup(&ra);
+}
+
 int
 main(void)
 {
@@ -732,6 +975,8 @@ main(void)
 	test_expire_some();
 	test_broken();
 	test_open_errors();
+	test_redis_spec();
+	test_redis();
 	tmp_cleanup();
 	return tap_done();
 }
