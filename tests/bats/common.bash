@@ -208,30 +208,7 @@ fail() {
 # free_ports N - print N distinct loopback TCP ports that are free right now,
 # below the ephemeral range so that no outgoing connection takes one first
 free_ports() {
-	python3 - "$1" <<'PYEOF'
-import random, socket, sys
-# Outside the ephemeral range, which any outgoing connection may take
-# between now and the moment the port is bound again.
-try:
-    lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-except (OSError, ValueError, IndexError):
-    lo = 32768
-lo = max(lo, 12000)
-socks, ports = [], set()
-while len(socks) < int(sys.argv[1]):
-    p = random.randrange(10000, lo)
-    if p in ports:
-        continue
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        s.close()
-        continue
-    socks.append(s)
-    ports.add(p)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PYEOF
+	python3 "$top_srcdir/tests/free_ports.py" "$1"
 }
 
 # ensure_greygate_user - the daemon drops to greygate:greygate when root

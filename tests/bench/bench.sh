@@ -89,31 +89,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # free ports below the ephemeral range, which outgoing connections use
-read -r SINK_PORT P_ACC P_GREY P_SLOW < <(python3 - 4 <<'EOF'
-import random, socket, sys
-# Outside the ephemeral range, which any outgoing connection may take
-# between now and the moment the port is bound again.
-try:
-    lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-except (OSError, ValueError, IndexError):
-    lo = 32768
-lo = max(lo, 12000)
-socks, ports = [], set()
-while len(socks) < int(sys.argv[1]):
-    p = random.randrange(10000, lo)
-    if p in ports:
-        continue
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        s.close()
-        continue
-    socks.append(s)
-    ports.add(p)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
-)
+read -r SINK_PORT P_ACC P_GREY P_SLOW < <(python3 "$SRCDIR/tests/free_ports.py" 4)
 
 port_up() { python3 -c "import socket,sys; s=socket.socket(); s.settimeout(0.2); sys.exit(s.connect_ex(('127.0.0.1', $1)))"; }
 

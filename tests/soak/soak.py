@@ -33,32 +33,11 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                ".."))
+from free_ports import free_ports  # noqa: E402
+
 UPSTREAM_TIMEOUT = 2
-
-
-def free_ports(n):
-    """n loopback ports, below the ephemeral range."""
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            lo = int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        lo = 32768
-    lo = max(lo, 12000)
-    socks, ports = [], []
-    while len(socks) < n:
-        p = random.randrange(10000, lo)
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", p))
-        except OSError:
-            s.close()
-            continue
-        if p not in ports:
-            socks.append(s)
-            ports.append(p)
-    for s in socks:
-        s.close()
-    return ports
 
 
 class ChaosSink:
