@@ -397,6 +397,16 @@ port_listening() {
 		END { exit !found }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 
+# wait_listening PORT [SECONDS] - until something listens on PORT (5 s)
+wait_listening() {
+	local i
+	for ((i = 0; i < ${2:-5} * 10; i++)); do
+		port_listening "$1" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 # start_daemon [OPTION...] - run greygated -d -f $CONF in the background,
 # stderr to $DAEMON_LOG; wait until it listens on $PORT (10 s at most)
 start_daemon() {

@@ -48,11 +48,7 @@ start_redis() {
 		--appendonly no --daemonize no --dir "$T/redis" \
 		>"$T/redis/log" 2>&1 </dev/null &
 	REDIS_PID=$!
-	local i
-	for ((i = 0; i < 100; i++)); do
-		port_listening "$REDIS_PORT" && return 0
-		sleep 0.1
-	done
+	wait_listening "$REDIS_PORT" 10 && return 0
 	cat "$T/redis/log"
 	fail "redis-server is not listening on $REDIS_PORT"
 }
@@ -87,11 +83,7 @@ start_b() {
 		'serverid = "mx-b"'
 	"$GREYGATED" -d -f "$T/b.conf" >"$T/b.log" 2>&1 3>&- </dev/null &
 	B_PID=$!
-	local i
-	for ((i = 0; i < 100; i++)); do
-		port_listening "$PORT_B" && return 0
-		sleep 0.1
-	done
+	wait_listening "$PORT_B" 10 && return 0
 	cat "$T/b.log"
 	fail "instance B is not listening on $PORT_B"
 }

@@ -312,11 +312,7 @@ frozen_transaction() {
 	smtp-sink "${u[@]}" -d "$T/dump/%Y%m%d%H%M%S." "127.0.0.1:$SINK_PORT" 10 \
 		>"$T/smtp-sink.log" 2>&1 3>&- </dev/null &
 	SINK_PID=$!
-	local i
-	for ((i = 0; i < 50; i++)); do
-		port_listening "$SINK_PORT" && break
-		sleep 0.1
-	done
+	wait_listening "$SINK_PORT" || fail "smtp-sink does not listen: $(cat "$T/smtp-sink.log")"
 	start_daemon
 	run swaks --server "127.0.0.1:$PORT" --helo client.example \
 		--from alice@example.com --to bob@example.org --timeout 10 \
@@ -337,11 +333,7 @@ frozen_transaction() {
 	[ "$(id -u)" -ne 0 ] || u=(-u nobody)
 	smtp-sink "${u[@]}" "127.0.0.1:$SINK_PORT" 10 >"$T/smtp-sink.log" 2>&1 3>&- </dev/null &
 	SINK_PID=$!
-	local i
-	for ((i = 0; i < 50; i++)); do
-		port_listening "$SINK_PORT" && break
-		sleep 0.1
-	done
+	wait_listening "$SINK_PORT" || fail "smtp-sink does not listen: $(cat "$T/smtp-sink.log")"
 	start_daemon
 	run swaks --server "127.0.0.1:$PORT" --helo client.example --pipeline \
 		--from alice@example.com --to bob@example.org,carol@example.org --timeout 10
