@@ -1,9 +1,12 @@
 /*
  * privdrop - looks up the unprivileged user while /etc/passwd is still
  * reachable, then (in a child) chroots and drops groups, gid and uid in
- * that order, and checks that root cannot be regained.  Knows nothing of
- * SMTP.  A failure here is fatal: a worker must never serve as root.
+ * that order, and checks that root cannot be regained.  While still root
+ * it empties the capability bounding set, and after the drop it sets
+ * no_new_privs: nothing the process could execute brings privileges
+ * back.  Knows nothing of SMTP.  A failure here is fatal: a worker must never serve as root.
  */
+#include <sys/prctl.h>
 #include <sys/types.h>
 
 #include <errno.h>
@@ -14,6 +17,8 @@
 
 #include "log.h"
 #include "privdrop.h"
+
+static void	privdrop_bounding_set(void);
 
 /* privdrop_lookup - uid and gid of user and group; -1 if unknown */
 int
@@ -34,6 +39,21 @@ privdrop_lookup(const char *user, const char *group, uid_t *uid, gid_t *gid)
 	return 0;
 }
 
+/*
+ * privdrop_bounding_set - drop every capability from the bounding set
+ * (needs CAP_SETPCAP, so before the uid changes); the kernel's last one
+ * answers EINVAL to the next.
+ */
+static void
+privdrop_bounding_set(void)
+{
+	int	cap;
+
+	for (cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == -1)
+			fatal("prctl PR_CAPBSET_DROP %d", cap);
+}
+
 /* privdrop_apply - chroot (if dir is set), then become uid/gid for good */
 void
 privdrop_apply(const char *dir, uid_t uid, gid_t gid)
@@ -44,6 +64,8 @@ privdrop_apply(const char *dir, uid_t uid, gid_t gid)
 		if (chdir("/") == -1)
 			fatal("chdir /");
 	}
+	if (uid != 0)
+		privdrop_bounding_set();
 	if (setgroups(1, &gid) == -1)
 		fatal("setgroups");
 	if (setresgid(gid, gid, gid) == -1)
@@ -52,5 +74,7 @@ privdrop_apply(const char *dir, uid_t uid, gid_t gid)
 		fatal("setresuid");
 	if (uid != 0 && (setuid(0) != -1 || seteuid(0) != -1))
 		fatalx("privilege drop failed: root regained");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		fatal("prctl PR_SET_NO_NEW_PRIVS");
 }
 

@@ -50,7 +50,8 @@ tcp_inodes() {
 }
 
 # check_unprivileged PID - uid and gid greygate (real, effective, saved,
-# fs), greygate's group only, no capabilities
+# fs), greygate's group only, no capabilities (none in the bounding set
+# either), no_new_privs
 check_unprivileged() {
 	local p=$1 uid gid
 	uid=$(id -u greygate)
@@ -62,10 +63,13 @@ check_unprivileged() {
 	[ "$(status_field "$p" Groups)" = "$gid" ] ||
 		fail "$p: Groups '$(status_field "$p" Groups)', want only $gid"
 	local cap
-	for cap in CapInh CapPrm CapEff CapAmb; do
+	for cap in CapInh CapPrm CapEff CapAmb CapBnd; do
 		[ "$(status_field "$p" $cap)" = 0000000000000000 ] ||
 			fail "$p: $cap $(status_field "$p" $cap)"
 	done
+	# nothing executed could bring privileges back
+	[ "$(status_field "$p" NoNewPrivs)" = 1 ] ||
+		fail "$p: NoNewPrivs $(status_field "$p" NoNewPrivs)"
 	# root cannot come back: setuid(0) would need CAP_SETUID
 	[ "$(status_field "$p" Uid | cut -d' ' -f1)" != 0 ]
 }
