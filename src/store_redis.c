@@ -462,7 +462,8 @@ rd_argv(struct store *st, int argc, const char **argv, const size_t *len)
 		redisFree(be->c);
 		be->c = NULL;
 	}
-	rd_drop(st, be->c->errstr[0] ? be->c->errstr : "connection lost");
+	rd_drop(st, be->c != NULL && be->c->errstr[0] ? be->c->errstr :
+	    "connection lost");
 	return NULL;
 }
 
@@ -971,8 +972,9 @@ rd_scan(struct store *st, struct rd_row **rowsp, size_t *np)
 			if ((int)kind[i] == -1)
 				continue;
 			if (redisGetReply(be->c, (void **)&v) != REDIS_OK) {
-				rd_drop(st, be->c->errstr[0] ?
-				    be->c->errstr : "connection lost");
+				rd_drop(st, be->c != NULL &&
+				    be->c->errstr[0] ? be->c->errstr :
+				    "connection lost");
 				goto fail;
 			}
 			if (n == cap) {

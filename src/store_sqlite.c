@@ -623,11 +623,10 @@ sq_reply_horizon(struct store *st, time_t now, time_t *until)
 {
 	struct sqlite_be *be = st->be;
 	sqlite3_stmt	*s = be->q[Q_REPLY_HORIZON];
-	int		 rc;
 
 	if (sqlite3_bind_int64(s, 1, now) != SQLITE_OK)
 		return sq_fail(st, "reply horizon");
-	if ((rc = sqlite3_step(s)) != SQLITE_ROW) {
+	if (sqlite3_step(s) != SQLITE_ROW) {
 		sq_fail(st, "reply horizon");
 		sqlite3_reset(s);
 		return -1;
