@@ -149,9 +149,9 @@ static const char *const scripts[SCR_MAX] = {
 	"keep(KEYS[1], ARGV[2])\n"
 	"return 0\n",
 	/* KEYS triplet, net set; ARGV member: 1 deleted, 0 absent */
-	[SCR_TDEL] =
+	[SCR_TDEL] = (
 	"redis.call('ZREM', KEYS[2], ARGV[1])\n"
-	"return redis.call('DEL', KEYS[1])\n",
+	"return redis.call('DEL', KEYS[1])\n"),
 };
 
 struct redis_be {
