@@ -28,6 +28,7 @@ static int	unwrap_batv(struct span *);
 static int	unwrap_srs_body(struct span, struct span *, struct span *);
 static int	unwrap_srs(struct span *, struct span *);
 static int	put_lower(char *, size_t, size_t *, const struct span *);
+static enum gl_result gl_of(int);
 static enum gl_result greylist_decide(struct store *,
 		    const struct greylist_params *, const char *, const char *,
 		    const char *, time_t, int);
@@ -271,6 +272,20 @@ greylist_norm_rcpt(const char *in, char *out, size_t outlen)
 	return r;
 }
 
+/* gl_of - a backend's decide answer as a verdict; anything else fails */
+static enum gl_result
+gl_of(int r)
+{
+	switch (r) {
+	case GL_PASS:
+	case GL_WHITELIST:
+	case GL_GREYLIST:
+		return (enum gl_result)r;
+	default:
+		return GL_ERROR;
+	}
+}
+
 /*
  * greylist_decide - the rules of greylist_check; with write 0 the
  * verdict only, for greygatectl check.  A first sight in the future
@@ -293,17 +308,8 @@ greylist_decide(struct store *st, const struct greylist_params *p,
 	if (st->ops->decide != NULL) {
 		/* a shared store: the same rules, atomically, in the store */
 		st->err[0] = '\0';
-		switch (st->ops->decide(st, p, net, sender, rcpt, now, write,
-		    NULL, 0)) {
-		case GL_PASS:
-			return GL_PASS;
-		case GL_WHITELIST:
-			return GL_WHITELIST;
-		case GL_GREYLIST:
-			return GL_GREYLIST;
-		default:
-			return GL_ERROR;
-		}
+		return gl_of(st->ops->decide(st, p, net, sender, rcpt, now,
+		    write, NULL, 0));
 	}
 	if ((rc = store_client_get(st, net, &c)) == -1)
 		return GL_ERROR;
@@ -381,15 +387,10 @@ greylist_check_cached(struct store *st, const struct greylist_params *p,
 		    buflen);
 		if (r == STORE_DECIDE_REPLY)
 			return 1;
-		switch (r) {
-		case GL_PASS:
-		case GL_WHITELIST:
-		case GL_GREYLIST:
-			*res = (enum gl_result)r;
-			return 0;
-		}
 		/* a failed lookup and a failed decision are one error */
-		return -1;
+		if ((*res = gl_of(r)) == GL_ERROR)
+			return -1;
+		return 0;
 	}
 	if ((r = store_reply_get(st, net, sender, rcpt, now, buf, buflen)) !=
 	    0)

@@ -4,7 +4,8 @@
  * that order, and checks that root cannot be regained.  While still root
  * it empties the capability bounding set, and after the drop it sets
  * no_new_privs: nothing the process could execute brings privileges
- * back.  Knows nothing of SMTP.  A failure here is fatal: a worker must never serve as root.
+ * back.  Knows nothing of SMTP.  A failure here is fatal: a worker must
+ * never serve as root.
  */
 #include <sys/prctl.h>
 #include <sys/types.h>
@@ -12,7 +13,6 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -77,4 +77,3 @@ privdrop_apply(const char *dir, uid_t uid, gid_t gid)
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 		fatal("prctl PR_SET_NO_NEW_PRIVS");
 }
-
