@@ -29,7 +29,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	snprintf(path, sizeof(path), "/tmp/greygate-fuzz-config.%ld.conf",
+	snprintf(path, sizeof(path), "%s/greygate-fuzz-config.%ld.conf",
+	    access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp",
 	    (long)getpid());
 	atexit(rm_conf);
 	return 0;
