@@ -3,7 +3,8 @@
 # whole test suite: a -Werror build with `make check` (unit + bats),
 # the unit tests under valgrind, the man pages through mandoc -Tlint,
 # `make distcheck`, the suite again under AddressSanitizer + UBSan,
-# src/ through cppcheck and clang-tidy, every libFuzzer target on its
+# src/ through cppcheck and clang-tidy, `make coverage` (at least 85 %
+# of the lines of src/), every libFuzzer target on its
 # seed corpus for a bounded time, the chaos soak, and, as root with
 # dpkg-buildpackage, the Debian package (tests/pkg/pkgtest.sh).
 set -eu
@@ -21,7 +22,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	apt-get install -y -qq --no-install-recommends \
 	    build-essential autoconf automake pkg-config \
 	    libbsd-dev libconfuse-dev libsqlite3-dev libhiredis-dev \
-	    bats swaks postfix python3 valgrind mandoc procps sqlite3 \
+	    bats swaks postfix python3 valgrind mandoc procps sqlite3 lcov \
 	    redis-server \
 	    adduser clang libclang-rt-14-dev cppcheck clang-tidy \
 	    debhelper dpkg-dev fakeroot lintian man-db iproute2 \
@@ -88,6 +89,21 @@ fi
 
 echo "=== cppcheck and clang-tidy on src/ (make lint)"
 (cd "$top/_build/plain" && make lint)
+
+echo "=== line coverage of src/ by make check (make coverage, at least 85 %)"
+rm -rf "$top/_build/cov"
+mkdir -p "$top/_build/cov"
+(
+	cd "$top/_build/cov"
+	"$top/configure" --enable-coverage >/dev/null
+	make -j"$jobs" >/dev/null
+	make -j"$jobs" coverage >coverage.log 2>&1 || {
+		cat coverage.log
+		cat test-suite.log 2>/dev/null || true
+		exit 1
+	}
+	grep -E '^(  lines|make coverage)' coverage.log
+)
 
 echo "=== AddressSanitizer + UBSan build, make check"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
