@@ -88,7 +88,9 @@ linebuf_feed(struct linebuf *lb, const void *data, size_t len)
 
 /*
  * linebuf_read - one read(2) into the free space.  Returns what read(2)
- * returned; -1 with errno ENOBUFS when the buffer is full.
+ * returned, EINTR included (a read that does not block is never
+ * interrupted: after poll(2) said readable, EINTR does not happen); -1
+ * with errno ENOBUFS when the buffer is full.
  */
 ssize_t
 linebuf_read(struct linebuf *lb, int fd)
@@ -101,9 +103,7 @@ linebuf_read(struct linebuf *lb, int fd)
 		errno = ENOBUFS;
 		return -1;
 	}
-	do {
-		n = read(fd, lb->buf + lb->end, lb->size - lb->end);
-	} while (n == -1 && errno == EINTR);
+	n = read(fd, lb->buf + lb->end, lb->size - lb->end);
 	if (n > 0)
 		lb->end += (size_t)n;
 	return n;

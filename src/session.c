@@ -9,10 +9,10 @@
  * has not accepted.  It must never block without a timeout.
  */
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include <ctype.h>
 #include <errno.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -905,36 +905,47 @@ flush(struct session *s)
 }
 
 /*
- * wait_input - wait for client bytes within the inactivity and session
- * limits: 1 ready, 0 timed out, -1 aborted by the master.
+ * read_input - read client bytes, waiting at most seconds and never past
+ * session_timeout (even a client that drips bytes).  A blocking read(2)
+ * bounded by SO_RCVTIMEO: one system call where poll(2) then read(2)
+ * made two; the timeout is set again only when the bound changes.
+ * Returns what linebuf_read returned, or -1 with errno ETIMEDOUT when
+ * the time is up or ECANCELED when the master stops the worker.
  */
-static int
-wait_input(struct session *s, int seconds)
+static ssize_t
+read_input(struct session *s, int seconds)
 {
-	struct pollfd	pfd;
-	time_t		now, left;
-	int		n, wait;
+	struct timeval	tv;
+	time_t		now, end, left;
+	ssize_t		n;
 
+	now = time(NULL);
+	end = now + seconds;
+	if (end > s->started + s->cfg->session_timeout)
+		end = s->started + s->cfg->session_timeout;
 	for (;;) {
-		if (s->abort && *s->abort)
+		if (s->abort && *s->abort) {
+			errno = ECANCELED;
 			return -1;
-		now = time(NULL);
-		left = s->started + s->cfg->session_timeout - now;
-		if (left <= 0)
-			return 0;	/* even a client that drips bytes */
-		wait = seconds;
-		if (left < wait)
-			wait = (int)left;
-		pfd.fd = s->fd;
-		pfd.events = POLLIN;
-		n = poll(&pfd, 1, wait * 1000);
-		if (n == -1 && errno == EINTR) {
-			seconds -= (int)(time(NULL) - now);
-			if (seconds < 0)
-				seconds = 0;
-			continue;
 		}
-		return n > 0 ? 1 : 0;
+		if ((left = end - now) <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (left != s->rcvtimeo) {
+			tv.tv_sec = left;
+			tv.tv_usec = 0;
+			if (setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+			    sizeof(tv)) == -1)
+				return -1;
+			s->rcvtimeo = left;
+		}
+		n = linebuf_read(&s->in, s->fd);
+		if (n >= 0 || (errno != EINTR && errno != EAGAIN &&
+		    errno != EWOULDBLOCK))
+			return n;
+		/* a signal, or SO_RCVTIMEO: end is then reached */
+		now = time(NULL);
 	}
 }
 
@@ -942,46 +953,41 @@ wait_input(struct session *s, int seconds)
 void
 session_run(struct session *s)
 {
-	int	n;
+	ssize_t	n;
 
 	if (s->cfg->greet_delay > 0) {
 		session_reply(s, "220-%s ESMTP", s->cfg->servername);
 		if (flush(s) == -1)
 			return;
-		n = wait_input(s, s->cfg->greet_delay);
-		if (n == -1)
+		n = read_input(s, s->cfg->greet_delay);
+		if (n == -1 && errno == ECANCELED)
 			goto shutdown;
-		if (n == 1) {
-			if (linebuf_read(&s->in, s->fd) > 0) {
-				session_log_conn(s, "early-talker",
-				    "talked-before-greeting");
-				session_reply(s, "554 5.5.1 Protocol error: "
-				    "talked before greeting");
-				(void)flush(s);
-			}
-			return;
+		if (n > 0) {
+			session_log_conn(s, "early-talker",
+			    "talked-before-greeting");
+			session_reply(s, "554 5.5.1 Protocol error: "
+			    "talked before greeting");
+			(void)flush(s);
 		}
+		if (n != -1 || errno != ETIMEDOUT)
+			return;		/* talked, left, or failed */
 	}
 	session_greeting(s);
 	for (;;) {
 		session_input(s);
 		if (flush(s) == -1 || s->state == S_QUIT || s->dead)
 			return;
-		n = wait_input(s, s->cfg->inactivity_timeout);
-		if (n == -1)
+		if ((n = read_input(s, s->cfg->inactivity_timeout)) > 0)
+			continue;
+		if (n == -1 && errno == ECANCELED)
 			goto shutdown;
-		if (n == 0) {
+		if (n == -1 && errno == ETIMEDOUT) {
 			session_log_conn(s, "tempfail", "timeout");
 			session_reply(s, "421 4.4.2 Timeout");
 			(void)flush(s);
-			return;
-		}
-		if (linebuf_read(&s->in, s->fd) <= 0) {
-			if (s->state & (S_MAIL | S_RCPT | S_DATA))
-				session_log_conn(s, "tempfail",
-				    "lost-connection");
-			return;
-		}
+		} else if (s->state & (S_MAIL | S_RCPT | S_DATA))
+			session_log_conn(s, "tempfail", "lost-connection");
+		return;
 	}
 shutdown:
 	session_log_conn(s, "tempfail", "shutdown");

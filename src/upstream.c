@@ -37,6 +37,7 @@ struct upconn {
 	int		 fd;		/* socket to upstream */
 	struct linebuf	 lb;		/* its replies */
 	int		 timeout;	/* seconds per reply */
+	int		 rcvtimeo;	/* SO_RCVTIMEO of fd, 0: none */
 	int		 more;		/* more follows: let TCP gather it */
 	int		 quit_sent;	/* QUIT went with the final dot */
 	const char	*why;		/* first failure, for the log */
@@ -123,6 +124,49 @@ now_ms(void)
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
+/*
+ * up_read - more of a reply, by its deadline.  The first read of a reply
+ * is a blocking read(2) bounded by SO_RCVTIMEO, set only when the
+ * timeout changes: one system call where poll(2) then read(2) made two.
+ * Any further read waits with poll(2) for what is left of the deadline.
+ * Returns 0, or -1 with u->why set.
+ */
+static int
+up_read(struct upconn *u, long deadline, int first)
+{
+	struct timeval	tv;
+	ssize_t		n;
+	long		left;
+
+	if (first && u->rcvtimeo != u->timeout) {
+		tv.tv_sec = u->timeout;
+		tv.tv_usec = 0;
+		if (setsockopt(u->fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+		    sizeof(tv)) == 0)
+			u->rcvtimeo = u->timeout;
+		else
+			first = 0;
+	}
+	for (;;) {
+		if (!first) {
+			left = deadline - now_ms();
+			if (linebuf_wait(u->fd, left > 0 ? (int)left : 0) <= 0) {
+				u->why = "timed out waiting for a reply";
+				return -1;
+			}
+		}
+		if ((n = linebuf_read(&u->lb, u->fd)) > 0)
+			return 0;
+		if (n == -1 && (errno == EINTR || errno == EAGAIN ||
+		    errno == EWOULDBLOCK)) {
+			first = 0;	/* a signal, or SO_RCVTIMEO */
+			continue;
+		}
+		u->why = "closed the connection";
+		return -1;
+	}
+}
+
 /* up_reply - read one whole reply within the reply timeout */
 static int
 up_reply(struct upconn *u, struct up_reply *r)
@@ -130,7 +174,7 @@ up_reply(struct upconn *u, struct up_reply *r)
 	long		 deadline = now_ms() + u->timeout * 1000L;
 	char		*line;
 	size_t		 len;
-	int		 code, more, first = 1, n;
+	int		 code, more, first = 1, fresh = 1;
 
 	r->code = 0;
 	r->len = 0;
@@ -140,16 +184,9 @@ up_reply(struct upconn *u, struct up_reply *r)
 		case LB_LINE:
 			break;
 		case LB_NEED:
-			n = linebuf_wait(u->fd, (int)(deadline - now_ms() > 0 ?
-			    deadline - now_ms() : 0));
-			if (n <= 0) {
-				u->why = "timed out waiting for a reply";
+			if (up_read(u, deadline, fresh) == -1)
 				return -1;
-			}
-			if (linebuf_read(&u->lb, u->fd) <= 0) {
-				u->why = "closed the connection";
-				return -1;
-			}
+			fresh = 0;
 			continue;
 		default:
 			u->why = "sent an over-long reply line";

@@ -33,6 +33,7 @@ Modes (--mode, repeatable or comma-separated):
   close-after-mail  close the connection on MAIL, without a reply
   close-at-dot      close the connection at the final dot, without a reply
   hang-at-dot       never answer the final dot, keep the connection open
+  drip-at-dot       answer the final dot one octet every 0.4 s, in 16 s
   banner-fail       554 greeting
   multiline         every reply is multi-line
 
@@ -80,6 +81,7 @@ def parse_modes(values):
                 "close-after-mail",
                 "close-at-dot",
                 "hang-at-dot",
+                "drip-at-dot",
                 "banner-fail",
                 "multiline",
             ):
@@ -349,6 +351,18 @@ class Session:
                 try:
                     if not self.sock.recv(65536):
                         break
+                except OSError:
+                    break
+            raise Closed()
+        if "drip-at-dot" in self.modes:
+            # a reply that never ends in time: the reply's deadline must
+            # hold across reads, not restart with each one
+            refuse("dripped at dot")
+            for c in b"250-2.0.0 Ok: dripping\r\n250 2.0.0 Ok: too late\r\n":
+                if stopping.wait(0.4):
+                    break
+                try:
+                    self.sock.sendall(bytes([c]))
                 except OSError:
                     break
             raise Closed()

@@ -171,6 +171,22 @@ EOF
 	elapsed_between "$t0" "$t1" 1.5 6
 }
 
+@test "upstream drips its reply to the dot: 451 4.4.1 after upstream_timeout, not later" {
+	start_sink drip-at-dot
+	write_conf "upstream_timeout = 2"
+	start_daemon
+	local t0 t1
+	t0=$(now)
+	run smtp "EHLO client.example" "MAIL FROM:<alice@example.com>" "RCPT TO:<bob@example.org>" \
+		"DATA" "+Subject: drip" "+" "+body" "." QUIT
+	t1=$(now)
+	expect_final_reply "$UNAVAILABLE"
+	expect_delivered 0
+	# the sink would take 22 s to finish its reply
+	elapsed_between "$t0" "$t1" 1.5 8
+	grep -q 'timed out waiting for a reply' "$DAEMON_LOG" || fail "$(cat "$DAEMON_LOG")"
+}
+
 @test "upstream greets with 554: 451 4.4.1" {
 	start_sink banner-fail
 	start_daemon
