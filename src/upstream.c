@@ -138,6 +138,8 @@ up_read(struct upconn *u, long deadline, int first)
 	ssize_t		n;
 	long		left;
 
+	if (u->timeout < 1)
+		first = 0;	/* SO_RCVTIMEO 0 would mean no limit */
 	if (first && u->rcvtimeo != u->timeout) {
 		tv.tv_sec = u->timeout;
 		tv.tv_usec = 0;
