@@ -6,6 +6,9 @@
  * lenient mode (upstream replies) LF alone also ends a line.  The buffer
  * never grows: memory stays bounded whatever a peer sends.
  */
+#include <sys/socket.h>
+#include <sys/time.h>
+
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -123,6 +126,30 @@ linebuf_wait(int fd, int timeout_ms)
 		n = poll(&pfd, 1, timeout_ms);
 	} while (n == -1 && errno == EINTR);
 	return n;
+}
+
+/*
+ * linebuf_rcvtimeo - bound the blocking reads of socket fd to seconds
+ * (at least 1: 0 would mean no bound) with SO_RCVTIMEO; *cur is the
+ * value in force, and the call is made only when it changes.  0 or -1.
+ */
+int
+linebuf_rcvtimeo(int fd, int seconds, int *cur)
+{
+	struct timeval	tv;
+
+	if (seconds < 1) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (seconds == *cur)
+		return 0;
+	tv.tv_sec = seconds;
+	tv.tv_usec = 0;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1)
+		return -1;
+	*cur = seconds;
+	return 0;
 }
 
 /* linebuf_skip - discard an over-long line up to and including its CRLF */

@@ -34,5 +34,6 @@ void	linebuf_consume(struct linebuf *, size_t);
 int	linebuf_feed(struct linebuf *, const void *, size_t);
 ssize_t	linebuf_read(struct linebuf *, int);
 int	linebuf_wait(int, int);
+int	linebuf_rcvtimeo(int, int, int *);
 
 #endif

@@ -9,7 +9,6 @@
  * has not accepted.  It must never block without a timeout.
  */
 #include <sys/socket.h>
-#include <sys/time.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -915,9 +914,8 @@ flush(struct session *s)
 static ssize_t
 read_input(struct session *s, int seconds)
 {
-	struct timeval	tv;
-	time_t		now, end, left;
-	ssize_t		n;
+	time_t	now, end, left;
+	ssize_t	n;
 
 	now = time(NULL);
 	end = now + seconds;
@@ -932,14 +930,8 @@ read_input(struct session *s, int seconds)
 			errno = ETIMEDOUT;
 			return -1;
 		}
-		if (left != s->rcvtimeo) {
-			tv.tv_sec = left;
-			tv.tv_usec = 0;
-			if (setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
-			    sizeof(tv)) == -1)
-				return -1;
-			s->rcvtimeo = left;
-		}
+		if (linebuf_rcvtimeo(s->fd, (int)left, &s->rcvtimeo) == -1)
+			return -1;
 		n = linebuf_read(&s->in, s->fd);
 		if (n >= 0 || (errno != EINTR && errno != EAGAIN &&
 		    errno != EWOULDBLOCK))

@@ -60,7 +60,7 @@ struct session {
 	int		 dead;		/* output failed: stop */
 	unsigned long	 messages;	/* delivered in this session */
 	time_t		 started;	/* for session_timeout */
-	time_t		 rcvtimeo;	/* SO_RCVTIMEO of fd, 0: none */
+	int		 rcvtimeo;	/* SO_RCVTIMEO of fd, 0: none */
 	deliver_fn	 deliver;	/* upstream_deliver, or a fake */
 	volatile sig_atomic_t *abort;	/* set by the worker's SIGINT */
 	struct pp_conn	*pp;		/* the policy process, NULL: none */

@@ -134,21 +134,11 @@ now_ms(void)
 static int
 up_read(struct upconn *u, long deadline, int first)
 {
-	struct timeval	tv;
-	ssize_t		n;
-	long		left;
+	ssize_t	n;
+	long	left;
 
-	if (u->timeout < 1)
-		first = 0;	/* SO_RCVTIMEO 0 would mean no limit */
-	if (first && u->rcvtimeo != u->timeout) {
-		tv.tv_sec = u->timeout;
-		tv.tv_usec = 0;
-		if (setsockopt(u->fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
-		    sizeof(tv)) == 0)
-			u->rcvtimeo = u->timeout;
-		else
-			first = 0;
-	}
+	if (first && linebuf_rcvtimeo(u->fd, u->timeout, &u->rcvtimeo) == -1)
+		first = 0;	/* then poll(2) keeps the deadline */
 	for (;;) {
 		if (!first) {
 			left = deadline - now_ms();

@@ -3,9 +3,15 @@
  * clients, lenient framing for upstream replies, over-long lines
  * discarded whole, bare CR/LF and NUL reported, never repaired.
  */
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "linebuf.h"
 #include "tap.h"
@@ -287,6 +293,54 @@ test_buffer_ops(void)
 	linebuf_free(&lb);
 }
 
+/* linebuf_rcvtimeo and linebuf_read on a socket: a bounded blocking read */
+static void
+test_rcvtimeo(void)
+{
+	struct linebuf	 lb;
+	struct timeval	 tv;
+	struct timespec	 t0, t1;
+	socklen_t	 tlen = sizeof(tv);
+	ssize_t		 n;
+	double		 took;
+	int		 sv[2], cur = 0, e;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1 ||
+	    linebuf_init(&lb, 64, 0) == -1) {
+		ok(0, "socketpair, linebuf_init");
+		return;
+	}
+	errno = 0;
+	is_int(linebuf_rcvtimeo(sv[0], 0, &cur), -1, "rcvtimeo 0 refused");
+	is_int(errno, EINVAL, "with EINVAL");
+	is_int(cur, 0, "nothing in force");
+	is_int(linebuf_rcvtimeo(sv[0], 1, &cur), 0, "rcvtimeo 1 s");
+	is_int(cur, 1, "1 s in force");
+	tv.tv_sec = 0;
+	(void)getsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, &tlen);
+	is_int((int)tv.tv_sec, 1, "SO_RCVTIMEO says 1 s");
+	cur = 1;	/* the same value again: no system call, closed fd or not */
+	is_int(linebuf_rcvtimeo(-1, 1, &cur), 0, "an unchanged value is kept");
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	n = linebuf_read(&lb, sv[0]);
+	e = errno;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	took = (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	is_int((int)n, -1, "a silent peer: the read times out");
+	ok(e == EAGAIN || e == EWOULDBLOCK, "with EAGAIN");
+	ok(took >= 0.9 && took < 10, "after about 1 s (%.2f s)", took);
+
+	if (write(sv[1], "x\r\n", 3) != 3)
+		ok(0, "write");
+	is_int((int)linebuf_read(&lb, sv[0]), 3, "bytes waiting are read");
+	close(sv[1]);
+	is_int((int)linebuf_read(&lb, sv[0]), 0, "then end of file");
+	close(sv[0]);
+	linebuf_free(&lb);
+}
+
 int
 main(void)
 {
@@ -296,5 +350,6 @@ main(void)
 		run_case(&cases[i]);
 	test_default_limit();
 	test_buffer_ops();
+	test_rcvtimeo();
 	return tap_done();
 }
