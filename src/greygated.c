@@ -32,18 +32,26 @@ usage(FILE *fp)
 	fprintf(fp, "usage: greygated [-dhtVv] [-f file]\n");
 }
 
-/* make_dir - create a missing directory, owned by uid/gid when root */
+/* make_dir - create a missing directory, owned by uid/gid when root;
+ * missing parents are created as mkdir -p would (0755, the caller's) */
 static void
 make_dir(const char *path, mode_t mode, const struct privs *pv)
 {
 	struct stat	st;
+	char		parent[PATH_MAX];
 
 	if (stat(path, &st) == 0) {
 		if (!S_ISDIR(st.st_mode))
 			fatalx("%s is not a directory", path);
 		return;
 	}
-	if (errno != ENOENT || mkdir(path, mode) == -1)
+	if (errno != ENOENT)
+		fatal("cannot create %s", path);
+	(void)strlcpy(parent, path, sizeof(parent));
+	(void)strlcpy(parent, dirname(parent), sizeof(parent));
+	if (strcmp(parent, path) != 0)
+		make_dir(parent, 0755, &(struct privs){ 0, 0, 0 });
+	if (mkdir(path, mode) == -1)
 		fatal("cannot create %s", path);
 	if (pv->drop && chown(path, pv->uid, pv->gid) == -1)
 		fatal("chown %s", path);

@@ -330,8 +330,9 @@ policyd_main(const struct config *c, int lfd, int ready,
 	if ((pd_store = store_open_with(c->greylist.store, &so, err,
 	    sizeof(err))) == NULL) {
 		log_warnx("greylist store: %s", err);
-		if (ready != -1)
-			(void)write(ready, err, strlen(err));
+		/* the master logs "did not start" if this write fails */
+		if (ready != -1 && write(ready, err, strlen(err)) == -1)
+			log_warn("policy process: readiness pipe");
 		exit(1);
 	}
 	/* refusals an earlier policy process remembered, before any worker */
@@ -341,7 +342,11 @@ policyd_main(const struct config *c, int lfd, int ready,
 	}
 	horizon_extend(until);
 	if (ready != -1) {
-		(void)write(ready, "OK", 2);
+		/* without the OK the master kills us: no point going on */
+		if (write(ready, "OK", 2) != 2) {
+			log_warn("policy process: readiness pipe");
+			exit(1);
+		}
 		close(ready);
 	}
 	open_log();

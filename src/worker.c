@@ -75,8 +75,11 @@ worker_want_more(const struct config *cfg, struct scoreboard *sb)
 		    sb->slots[i].state == SLOT_STARTING)
 			idle++;
 	}
-	if (idle < cfg->min_spare_workers && live < cfg->max_workers)
-		(void)write(sb->wake_fd, "", 1);
+	/* a full pipe (EAGAIN) means the master is woken already; without
+	 * the byte the master still grows the pool at its next tick */
+	if (idle < cfg->min_spare_workers && live < cfg->max_workers &&
+	    write(sb->wake_fd, "", 1) == -1 && errno != EAGAIN)
+		log_warn("wake master");
 }
 
 /* worker_serve - one accepted connection, start to end */

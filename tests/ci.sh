@@ -41,6 +41,10 @@ fi
 
 summary() {
 	# "N passed, N failed" from automake's .trs files
+	if [ $# = 0 ]; then
+		echo "0 passed, 0 failed, 0 skipped"
+		return
+	fi
 	p=$(cat "$@" 2>/dev/null | grep -c '^:test-result: \(PASS\|XFAIL\)' || true)
 	f=$(cat "$@" 2>/dev/null | grep -c '^:test-result: \(FAIL\|XPASS\|ERROR\)' || true)
 	s=$(cat "$@" 2>/dev/null | grep -c '^:test-result: SKIP' || true)
@@ -53,47 +57,97 @@ run_check() {
 	shift
 	rm -rf "$dir"
 	mkdir -p "$dir"
-	(
-		cd "$dir"
-		"$top/configure" --enable-werror "$@" >/dev/null
-		make -j"$jobs" >/dev/null
-		if ! make -j"$jobs" check; then
-			cat test-suite.log || true
-			for f in tests/bats/*.log; do
-				echo "=== $f"; cat "$f"
-			done
-			exit 1
-		fi
-	)
+	cd "$dir"
+	"$top/configure" --enable-werror "$@" >/dev/null
+	make -j"$jobs" >/dev/null
+	if ! make -j"$jobs" check; then
+		cat test-suite.log || true
+		for f in tests/bats/*.log; do
+			echo "=== $f"; cat "$f"
+		done
+		exit 1
+	fi
 }
 
-echo "=== autoreconf"
-autoreconf -fi >/dev/null 2>&1
+# stage NAME COMMAND... - run COMMAND in a subshell under set -e; a
+# failure is recorded (and named in the summary), the next stages run
+failed=
+stage() {
+	name=$1
+	shift
+	echo "=== $name"
+	set +e
+	(set -e; "$@")
+	rc=$?
+	set -e
+	if [ "$rc" != 0 ]; then
+		echo "=== FAILED (exit status $rc): $name"
+		failed="${failed:+$failed; }$name"
+	fi
+}
 
-echo "=== plain build, make check"
-run_check "$top/_build/plain"
-trs_plain=$(find "$top/_build/plain" -name '*.trs')
+stage_autoreconf() {
+	# an in-tree build (README quick start (a)) would make every
+	# out-of-tree configure below refuse; remove it first
+	if [ -f "$top/config.status" ]; then
+		echo "removing the in-tree build (make distclean)"
+		make -C "$top" distclean >/dev/null
+	fi
+	autoreconf -fi >/dev/null 2>&1
+}
 
-echo "=== chaos soak: 2000 messages, workers killed, SIGHUP; nothing lost"
-(cd "$top/_build/plain" && make soak)
+stage_plain() {
+	run_check "$top/_build/plain"
+}
 
-echo "=== unit tests under valgrind"
-(cd "$top/_build/plain" && make check-valgrind)
+stage_soak() {
+	cd "$top/_build/plain" && make soak
+}
 
-echo "=== mandoc -Tlint"
-out=$(mandoc -Tlint "$top/man/greygated.8" "$top/man/greygatectl.8" "$top/man/greygate.conf.5" 2>&1 || true)
-if [ -n "$out" ]; then
-	echo "$out"
-	exit 1
-fi
+stage_valgrind() {
+	cd "$top/_build/plain" && make check-valgrind
+}
 
-echo "=== cppcheck and clang-tidy on src/ (make lint)"
-(cd "$top/_build/plain" && make lint)
+stage_mandoc() {
+	out=$(mandoc -Tlint "$top/man/greygated.8" "$top/man/greygatectl.8" "$top/man/greygate.conf.5" 2>&1 || true)
+	if [ -n "$out" ]; then
+		echo "$out"
+		exit 1
+	fi
+}
 
-echo "=== line coverage of src/ by make check (make coverage, at least 85 %)"
-rm -rf "$top/_build/cov"
-mkdir -p "$top/_build/cov"
-(
+stage_lint() {
+	cd "$top/_build/plain" && make lint
+}
+
+# Debian's hardening flags (as the package is built: _FORTIFY_SOURCE,
+# -fstack-protector-strong, ...) with -Werror: the build and the unit
+# tests
+stage_hardened() {
+	if ! command -v dpkg-buildflags >/dev/null 2>&1; then
+		echo "dpkg-buildflags is missing (dpkg-dev): not run"
+		return
+	fi
+	rm -rf "$top/_build/hardened"
+	mkdir -p "$top/_build/hardened"
+	cd "$top/_build/hardened"
+	DEB_BUILD_MAINT_OPTIONS=hardening=+all
+	export DEB_BUILD_MAINT_OPTIONS
+	"$top/configure" --enable-werror \
+	    CFLAGS="$(dpkg-buildflags --get CFLAGS)" \
+	    CPPFLAGS="$(dpkg-buildflags --get CPPFLAGS)" \
+	    LDFLAGS="$(dpkg-buildflags --get LDFLAGS)" >/dev/null
+	make -j"$jobs" >/dev/null
+	units=$(cd "$top" && ls tests/unit/test_*.c | sed 's/\.c$//' | tr '\n' ' ')
+	if ! make -j"$jobs" check TESTS="$units"; then
+		cat test-suite.log || true
+		exit 1
+	fi
+}
+
+stage_coverage() {
+	rm -rf "$top/_build/cov"
+	mkdir -p "$top/_build/cov"
 	cd "$top/_build/cov"
 	"$top/configure" --enable-coverage >/dev/null
 	make -j"$jobs" >/dev/null
@@ -103,37 +157,53 @@ mkdir -p "$top/_build/cov"
 		exit 1
 	}
 	grep -E '^(  lines|make coverage)' coverage.log
-)
+}
 
-echo "=== AddressSanitizer + UBSan build, make check"
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
-UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    run_check "$top/_build/asan" \
-    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-    LDFLAGS="-fsanitize=address,undefined"
-trs_asan=$(find "$top/_build/asan" -name '*.trs')
+stage_asan() {
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	    run_check "$top/_build/asan" \
+	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    LDFLAGS="-fsanitize=address,undefined"
+}
 
-echo "=== make distcheck"
-(cd "$top/_build/plain" && make distcheck >/dev/null)
+stage_distcheck() {
+	cd "$top/_build/plain" && make distcheck >/dev/null
+}
 
-echo "=== fuzzing: every libFuzzer target on its corpus, ${FUZZ_TIME:-30} s each"
-rm -rf "$top/_build/fuzz"
-mkdir -p "$top/_build/fuzz"
-(
+stage_fuzz() {
+	rm -rf "$top/_build/fuzz"
+	mkdir -p "$top/_build/fuzz"
 	cd "$top/_build/fuzz"
 	"$top/configure" CC=clang --enable-fuzzing >/dev/null
 	make -j"$jobs" fuzz >/dev/null
 	# any crash, leak, timeout or sanitizer report fails the run
 	make fuzz-run FUZZ_TIME="${FUZZ_TIME:-30}"
-)
+}
+
+stage autoreconf stage_autoreconf
+stage "plain build, make check" stage_plain
+trs_plain=$(find "$top/_build/plain" -name '*.trs' 2>/dev/null || true)
+stage "chaos soak: 2000 messages, workers killed, SIGHUP; nothing lost" stage_soak
+stage "unit tests under valgrind" stage_valgrind
+stage "mandoc -Tlint" stage_mandoc
+stage "cppcheck and clang-tidy on src/ (make lint)" stage_lint
+stage "Debian hardening flags (dpkg-buildflags) and -Werror: build, unit tests" stage_hardened
+trs_hard=$(find "$top/_build/hardened" -name '*.trs' 2>/dev/null || true)
+stage "line coverage of src/ by make check (make coverage, at least 85 %)" stage_coverage
+stage "AddressSanitizer + UBSan build, make check" stage_asan
+trs_asan=$(find "$top/_build/asan" -name '*.trs' 2>/dev/null || true)
+stage "make distcheck" stage_distcheck
+stage "fuzzing: every libFuzzer target on its corpus, ${FUZZ_TIME:-30} s each" stage_fuzz
+
 # The package test: one test in the summary; its failure fails CI.
 pkg_pass=0
 pkg_fail=0
 pkg_skip=0
 if [ "$(id -u)" = 0 ] && [ -f "$top/debian/control" ] &&
     command -v dpkg-buildpackage >/dev/null 2>&1; then
-	echo "=== Debian package (tests/pkg/pkgtest.sh)"
-	if bash "$top/tests/pkg/pkgtest.sh"; then
+	stage "Debian package (tests/pkg/pkgtest.sh)" bash "$top/tests/pkg/pkgtest.sh"
+	if [ "$rc" = 0 ]; then
 		pkg_pass=1
 	else
 		pkg_fail=1
@@ -145,8 +215,12 @@ fi
 
 echo "=== summary"
 echo "plain:" $(summary $trs_plain)
+echo "hardened:" $(summary $trs_hard)
 echo "asan:" $(summary $trs_asan)
 echo "package: $pkg_pass passed, $pkg_fail failed, $pkg_skip skipped"
-set -- $(summary $trs_plain $trs_asan)
+set -- $(summary $trs_plain $trs_hard $trs_asan)
+if [ -n "$failed" ]; then
+	echo "$(($1 + pkg_pass)) passed, $(($3 + pkg_fail)) failed, $(($5 + pkg_skip)) skipped; failed stages: $failed"
+	exit 1
+fi
 echo "$(($1 + pkg_pass)) passed, $(($3 + pkg_fail)) failed, $(($5 + pkg_skip)) skipped"
-[ "$pkg_fail" = 0 ]
