@@ -17,7 +17,16 @@
 #   !flush        send what is queued
 #   !read [N]     read N replies (default 1)
 #   !readline     read one line
-#   !sleep S      send what is queued, then sleep S seconds
+#   !sleep S      send what is queued, then sleep S seconds (only where
+#                 the time itself is tested: to hold a session open
+#                 until the test has looked, use !wait)
+#   !wait PATH    send what is queued, then wait until PATH exists (the
+#                 test creates it: release PATH); "-- no PATH" and the
+#                 end of the script if it does not within SMTP_WAIT
+#                 seconds (60)
+#   !drained      send what is queued, then wait until the server has
+#                 read all of it (its socket's receive queue is empty in
+#                 /proc/net/tcp): the next bytes arrive in a later read
 #   !eof          read until the server closes ("-- closed") or
 #                 SMTP_TIMEOUT passes ("-- still open")
 #   !nogreet      (first step only) do not wait for the greeting
@@ -140,6 +149,34 @@ def readreply():
             return
 
 
+def queues():
+    """(our send queue, the server's receive queue) for this connection"""
+    me = "%04X" % s.getsockname()[1]
+    srv = "%04X" % port
+    mine = theirs = None
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fld = line.split()
+            lp = fld[1].split(":")[1]
+            rp = fld[2].split(":")[1]
+            tx, rx = (int(x, 16) for x in fld[4].split(":"))
+            if lp == me and rp == srv:
+                mine = tx
+            elif lp == srv and rp == me:
+                theirs = rx
+    return mine, theirs
+
+
+def drained():
+    flush()
+    deadline = time.monotonic() + timeout
+    while queues() != (0, 0):
+        if time.monotonic() > deadline:
+            say("-- not read by the server after %g s" % timeout)
+            raise Done()
+        time.sleep(0.01)
+
+
 def queue(data, shown):
     pend.extend(data)
     say("C: " + shown)
@@ -162,6 +199,8 @@ try:
                 queue(data, "[%d bytes from %s]" % (len(data), os.path.basename(arg)))
             elif op == "flush":
                 flush()
+            elif op == "drained":
+                drained()
             elif op == "read":
                 for _ in range(int(arg or "1")):
                     readreply()
@@ -170,6 +209,14 @@ try:
             elif op == "sleep":
                 flush()
                 time.sleep(float(arg))
+            elif op == "wait":
+                flush()
+                deadline = time.monotonic() + float(os.environ.get("SMTP_WAIT", "60"))
+                while not os.path.exists(arg):
+                    if time.monotonic() > deadline:
+                        say("-- no %s" % arg)
+                        raise Done()
+                    time.sleep(0.05)
             elif op == "eof":
                 flush()
                 deadline = time.monotonic() + timeout
@@ -504,6 +551,28 @@ wait_bg() {
 		sleep 0.1
 	done
 	wait "$pid" 2>/dev/null || true
+}
+
+# release PATH - let a session waiting at "!wait PATH" go on
+release() {
+	touch "$1"
+}
+
+# wait_gone PID... - until no PID runs (a zombie counts as gone), 10 s
+# at most; fails naming the ones left
+wait_gone() {
+	local i p left
+	for ((i = 0; i < 100; i++)); do
+		left=
+		for p in "$@"; do
+			[ ! -d "/proc/$p" ] ||
+				[ "$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)" = Z ] ||
+				left="$left $p"
+		done
+		[ -n "$left" ] || return 0
+		sleep 0.1
+	done
+	fail "still running after 10 s:$left"
 }
 
 # wait_for_file FILE [SECONDS]

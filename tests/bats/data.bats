@@ -143,8 +143,8 @@ NUL="554 5.6.0 Message contains NUL character"
 
 @test "the end of data split across writes" {
 	run smtp "EHLO client.example" "MAIL FROM:<alice@example.com>" "RCPT TO:<bob@example.org>" \
-		"DATA" '!raw line one\r' '!sleep 0.3' '!raw \nline two\r\n.' '!sleep 0.3' \
-		'!raw \r' '!sleep 0.3' '!raw \n' '!read' QUIT
+		"DATA" '!raw line one\r' '!drained' '!raw \nline two\r\n.' '!drained' \
+		'!raw \r' '!drained' '!raw \n' '!read' QUIT
 	expect_line "S: 250 2.0.0 Ok: queued as 0001"
 	printf 'line one\r\nline two\r\n' >"$T/want"
 	expect_same_bytes "$T/want" "$SINK_DIR/0001.msg"
@@ -275,9 +275,12 @@ with open(sys.argv[1], "wb") as f:
 PYEOF
 	SMTP_TIMEOUT=60 smtp_bg big "EHLO client.example" \
 		"MAIL FROM:<alice@example.com> SIZE=$(stat -c %s "$T/big")" "RCPT TO:<bob@example.org>" \
-		"DATA" "!file $T/big" "." '!sleep 0.5' QUIT
-	local peak=0 who= p hwm sampled=0
+		"DATA" "!file $T/big" "." "!wait $T/go" QUIT
+	local peak=0 who= p hwm sampled=0 replied=
 	while kill -0 "$BG_big" 2>/dev/null; do
+		# the session ends once a sample was taken after the reply
+		[ -z "$replied" ] || release "$T/go"
+		grep -q '^S: 250 2.0.0' "$T/big.out" && replied=1
 		for p in $(session_pids); do
 			[ "$p" != "$DAEMON_PID" ] || continue
 			hwm=$(vmhwm "$p")

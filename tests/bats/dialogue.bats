@@ -770,8 +770,8 @@ EOF
 @test "max_connections_per_ip: the third concurrent connection gets 421 4.7.0" {
 	write_conf "max_connections_per_ip = 2"
 	start_daemon
-	smtp_bg one '!sleep 3' QUIT
-	smtp_bg two '!sleep 3' QUIT
+	smtp_bg one "!wait $T/go" QUIT
+	smtp_bg two "!wait $T/go" QUIT
 	wait_for_grep '^S: 220 ' "$T/one.out" 5 || fail "session one: $(cat "$T/one.out")"
 	wait_for_grep '^S: 220 ' "$T/two.out" 5 || fail "session two: $(cat "$T/two.out")"
 	run smtp '!eof'
@@ -779,14 +779,20 @@ EOF
 S: 421 4.7.0 Too many connections from your address
 -- closed
 EOF
+	release "$T/go"
 	wait_bg one
 	wait_bg two
 	for f in one two; do
 		grep -qx 'S: 221 2.0.0 gw.test closing connection' "$T/$f.out" ||
 			fail "session $f: $(cat "$T/$f.out")"
 	done
-	sleep 0.5
-	run smtp QUIT
+	# the slots are free once the master has seen both sessions end
+	local i
+	for ((i = 0; i < 100; i++)); do
+		run smtp QUIT
+		[ "${lines[0]}" = "S: 220 gw.test ESMTP greygate" ] && break
+		sleep 0.1
+	done
 	expect_line "S: 220 gw.test ESMTP greygate"
 }
 
@@ -937,7 +943,8 @@ EOF
 	start_daemon
 	run smtp "EHLO client.example" "MAIL FROM:<alice@example.com>" "RCPT TO:<bob@example.org>" \
 		"DATA" '!raw Subject: cut\r\n\r\nhalf a mess'
-	sleep 1
+	wait_for_grep 'action=tempfail reason=lost-connection' "$DAEMON_LOG" 10 ||
+		fail "no lost-connection in the log"
 	expect_nothing_upstream
 	run simple_session
 	expect_line "S: 250 2.0.0 Ok: queued as 0001"

@@ -7,12 +7,13 @@ bats_require_minimum_version 1.5.0
 
 load common
 
-# hold_idle N SECONDS - open N connections from 127.0.0.1 to $PORT, send
-# nothing, keep them open SECONDS, then close; prints how many opened
+# hold_idle N FILE - open N connections from 127.0.0.1 to $PORT, send
+# nothing, keep them open until FILE exists (120 s at most), then close;
+# prints how many opened
 hold_idle() {
 	exec python3 - "$PORT" "$1" "$2" <<'PYEOF'
-import socket, sys, time
-port, n, secs = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+import os, socket, sys, time
+port, n, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 socks = []
 for _ in range(n):
     try:
@@ -23,7 +24,9 @@ for _ in range(n):
     except OSError:
         break
 print(len(socks), flush=True)
-time.sleep(secs)
+end = time.monotonic() + 120
+while not os.path.exists(path) and time.monotonic() < end:
+    time.sleep(0.1)
 for s in socks:
     s.close()
 PYEOF
@@ -50,7 +53,7 @@ PYEOF
 		"start_workers = 5" "min_spare_workers = 5" "max_spare_workers = 30" \
 		"inactivity_timeout = 60" "backlog = 1024"
 	start_daemon
-	hold_idle 500 60 >"$T/idle.out" 2>&1 3>&- &
+	hold_idle 500 "$T/go" >"$T/idle.out" 2>&1 3>&- &
 	local holder=$!
 	BG_PIDS+=($holder)
 	wait_for_grep '^[0-9]+$' "$T/idle.out" 10 || fail "idle: $(cat "$T/idle.out")"
@@ -67,7 +70,7 @@ PYEOF
 	grep -q 'reason=too-many-connections' "$DAEMON_LOG" ||
 		fail "no connection was refused for its address"
 	# once they close (and the workers see it), 127.0.0.1 is served again
-	kill "$holder"
+	release "$T/go"
 	wait "$holder" 2>/dev/null || true
 	local i
 	for ((i = 0; i < 20; i++)); do
@@ -84,10 +87,21 @@ PYEOF
 		"max_spare_workers = 2" "max_connections_per_ip = 0"
 	start_daemon
 	local i
+	# two sessions hold both workers until the other four are waiting
 	for i in 0 1 2 3 4 5; do
-		smtp_bg "c$i" "EHLO client$i.example" "MAIL FROM:<alice$i@example.com>" \
-			"RCPT TO:<bob$i@example.org>" '!sleep 0.5' "DATA" "+Subject: $i" "+" "+body $i" "." QUIT
+		SMTP_TIMEOUT=60 smtp_bg "c$i" "EHLO client$i.example" "MAIL FROM:<alice$i@example.com>" \
+			"RCPT TO:<bob$i@example.org>" "!wait $T/go" "DATA" "+Subject: $i" "+" "+body $i" "." QUIT
 	done
+	local held=0 greeted=0 j
+	for ((j = 0; j < 200; j++)); do
+		held=$(cat "$T"/c?.out 2>/dev/null | grep -c '^S: 250 2.1.5' || true)
+		[ "$held" -lt 2 ] || break
+		sleep 0.1
+	done
+	[ "$held" -eq 2 ] || fail "$held sessions reached RCPT, expected the two workers' ($(cat "$T"/c?.out))"
+	greeted=$(cat "$T"/c?.out | grep -c '^S: 220 ' || true)
+	[ "$greeted" -eq 2 ] || fail "$greeted sessions greeted with two workers busy"
+	release "$T/go"
 	for i in 0 1 2 3 4 5; do
 		wait_bg "c$i"
 		grep -q '^S: 250 2.0.0 Ok: queued as ' "$T/c$i.out" || fail "session $i: $(cat "$T/c$i.out")"

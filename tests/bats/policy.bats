@@ -198,8 +198,10 @@ policy_pid() {
 	wait_for_grep 'action=greylist' "$T/log/grey.log" 5 || fail "$(cat "$T/log/grey.log" 2>&1)"
 	mv "$T/log/grey.log" "$T/log/grey.log.1"
 	kill -USR2 "$DAEMON_PID"
-	sleep 0.5
-	sleep 1
+	# reopened: the policy process creates the file again
+	wait_for_file "$T/log/grey.log" 10 || fail "greylist_log not reopened on SIGUSR2"
+	# past the delay
+	sleep 1.2
 	run send 127.0.0.2 alice@example.com
 	wait_for_grep 'action=pass' "$T/log/grey.log" 5 || fail "$(cat "$T/log/grey.log" 2>&1)"
 	refute_grep 'action=pass' "$T/log/grey.log.1"

@@ -82,7 +82,7 @@ check_unprivileged() {
 
 	# a session in progress, held open by the client
 	smtp_bg s "EHLO client.example" "MAIL FROM:<alice@example.com>" \
-		"RCPT TO:<bob@example.org>" '!sleep 3' QUIT
+		"RCPT TO:<bob@example.org>" "!wait $T/go" QUIT
 	wait_for_grep '^S: 250 2.1.5' "$T/s.out" 5 || fail "session: $(cat "$T/s.out")"
 
 	kids=$(workers)
@@ -135,6 +135,7 @@ check_unprivileged() {
 	ls -l "/proc/$policy/fd" | grep -qF "$STORE" ||
 		fail "policy process does not hold $STORE: $(ls -l "/proc/$policy/fd")"
 
+	release "$T/go"
 	wait_bg s
 	grep -q '^S: 221' "$T/s.out" || fail "session: $(cat "$T/s.out")"
 }

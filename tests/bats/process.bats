@@ -41,21 +41,53 @@ version() {
 	[ ! -e "$T/newdir/greygated.pid" ]
 }
 
+@test "start: spool_dir and the store's directory created with their missing parents" {
+	write_conf "spool_dir = \"$T/var/spool/greygate\"" 'policy = "greylist"' \
+		"greylist { store = \"sqlite:$T/var/lib/greygate/greylist.db\" }"
+	start_daemon
+	local want=
+	[ "$(id -u)" -ne 0 ] || want=greygate
+	[ "$(stat -c %a "$T/var/spool/greygate")" = 700 ] ||
+		fail "spool_dir mode $(stat -c %a "$T/var/spool/greygate")"
+	[ "$(stat -c %a "$T/var/lib/greygate")" = 750 ] ||
+		fail "store directory mode $(stat -c %a "$T/var/lib/greygate")"
+	[ "$(stat -c %a "$T/var/spool")" = 755 ] && [ "$(stat -c %a "$T/var/lib")" = 755 ] ||
+		fail "parents: $(stat -c '%n %a' "$T/var/spool" "$T/var/lib")"
+	if [ -n "$want" ]; then
+		[ "$(stat -c %U "$T/var/spool/greygate")" = greygate ] &&
+			[ "$(stat -c %U "$T/var/lib/greygate")" = greygate ] &&
+			[ "$(stat -c %U "$T/var/spool")" = root ] ||
+			fail "owners: $(stat -c '%n %U' "$T/var/spool/greygate" "$T/var/lib/greygate" "$T/var/spool")"
+	fi
+	run smtp QUIT
+	expect_line "S: 221 2.0.0 gw.test closing connection"
+	stop_daemon
+}
+
+@test "start: a spool_dir that cannot be created is one clear line" {
+	touch "$T/file"
+	write_conf "spool_dir = \"$T/file/spool\""
+	run "$GREYGATED" -d -f "$CONF"
+	[ "$status" -eq 1 ] || fail "status $status: $output"
+	[ "$output" = "greygated: fatal: cannot create $T/file/spool: Not a directory" ] ||
+		grep -qx ".*fatal: cannot create $T/file/spool: Not a directory" <<<"$output" ||
+		fail "$output"
+}
+
 @test "SIGTERM when idle: exit 0, pidfile removed, no process left" {
 	start_daemon
 	wait_for_file "$PIDFILE" 5
-	sleep 0.5
-	local kids
-	kids=$(descendants "$DAEMON_PID")
-	[ -n "$kids" ] || fail "the master has no children"
+	local kids i
+	for ((i = 0; i < 100; i++)); do
+		kids=$(descendants "$DAEMON_PID")
+		[ -z "$kids" ] || break
+		sleep 0.1
+	done
+	[ -n "$kids" ] || fail "the master has no children after 10 s"
 	stop_daemon
 	[ ! -e "$PIDFILE" ] || fail "pidfile left behind"
 	grep -q "shutting down" "$DAEMON_LOG"
-	sleep 0.5
-	for p in $kids; do
-		[ ! -d "/proc/$p" ] || [ "$(awk '{print $3}' "/proc/$p/stat")" = Z ] ||
-			fail "child $p still running: $(tr '\0' ' ' <"/proc/$p/cmdline")"
-	done
+	wait_gone $kids
 }
 
 @test "SIGINT stops the daemon like SIGTERM" {
@@ -70,9 +102,12 @@ version() {
 	start_sink
 	start_daemon
 	smtp_bg inflight "EHLO client.example" "MAIL FROM:<alice@example.com>" \
-		"RCPT TO:<bob@example.org>" '!sleep 1.5' "DATA" "+Subject: in flight" "+" "+body" "." QUIT '!eof'
+		"RCPT TO:<bob@example.org>" "!wait $T/go" "DATA" "+Subject: in flight" "+" "+body" "." QUIT '!eof'
 	wait_for_grep '^S: 250 2.1.5' "$T/inflight.out" 5 || fail "$(cat "$T/inflight.out")"
 	kill -TERM "$DAEMON_PID"
+	# the rest of the session only once the daemon is shutting down
+	wait_for_grep 'shutting down' "$DAEMON_LOG" 10 || fail "no 'shutting down' in the log"
+	release "$T/go"
 	wait_bg inflight
 	wait_daemon_exit 10
 	[ ! -e "$PIDFILE" ] || fail "pidfile left behind"
@@ -86,14 +121,23 @@ version() {
 	start_sink
 	write_conf "shutdown_timeout = 5"
 	start_daemon
-	smtp_bg inflight "EHLO client.example" '!sleep 2.5' QUIT
+	smtp_bg inflight "EHLO client.example" "!wait $T/go" QUIT
 	wait_for_grep '^S: 250 ENHANCEDSTATUSCODES' "$T/inflight.out" 5
 	kill -TERM "$DAEMON_PID"
-	sleep 1
+	# the listener goes while the session is still open
+	local i
+	for ((i = 0; i < 100; i++)); do
+		port_listening "$PORT" || break
+		sleep 0.1
+	done
+	! port_listening "$PORT" || fail "still listening 10 s after SIGTERM"
 	SMTP_TIMEOUT=2 run smtp QUIT
 	[ "$output" = "-- connection refused" ] || [ "$output" = "-- closed" ] ||
 		fail "a connection during shutdown got: $output"
+	daemon_alive || fail "the daemon did not wait for the open session"
+	release "$T/go"
 	wait_bg inflight
+	grep -q '^S: 221 ' "$T/inflight.out" || fail "the open session: $(cat "$T/inflight.out")"
 	wait_daemon_exit 10
 }
 
@@ -120,7 +164,7 @@ version() {
 	start_sink
 	start_daemon
 	smtp_bg old "EHLO client.example" "MAIL FROM:<alice@example.com>" \
-		"RCPT TO:<bob@example.org>" '!sleep 2' "DATA" "+Subject: across reload" "+" "+body" "." QUIT '!eof'
+		"RCPT TO:<bob@example.org>" "!wait $T/go" "DATA" "+Subject: across reload" "+" "+body" "." QUIT '!eof'
 	wait_for_grep '^S: 250 2.1.5' "$T/old.out" 5
 	write_conf 'serverid = "reloaded"'
 	kill -HUP "$DAEMON_PID"
@@ -132,6 +176,7 @@ version() {
 		sleep 0.1
 	done
 	[ "${lines[0]}" = "S: 220 gw.test ESMTP reloaded" ] || fail "greeting after reload: ${lines[0]}"
+	release "$T/go"
 	wait_bg old
 	run cat "$T/old.out"
 	expect_transcript <<EOF
@@ -163,11 +208,10 @@ EOF
 	kill -HUP "$DAEMON_PID"
 	wait_for_grep "configuration error, keeping the old one: $CONF:[0-9]+: " "$DAEMON_LOG" 5 ||
 		fail "log: $(cat "$DAEMON_LOG")"
-	sleep 0.5
-	daemon_alive
 	run simple_session
 	[ "${lines[0]}" = "S: 220 gw.test ESMTP greygate" ] || fail "$output"
 	expect_line "S: 250 2.0.0 Ok: queued as 0001"
+	daemon_alive
 }
 
 @test "SIGUSR1 logs the counters" {
@@ -181,7 +225,7 @@ EOF
 @test "kill -9 of a worker: logged, replaced, and the daemon keeps serving" {
 	start_sink
 	start_daemon
-	smtp_bg victim "EHLO client.example" '!sleep 5' QUIT
+	smtp_bg victim "EHLO client.example" "!wait $T/never" QUIT
 	wait_for_grep '^S: 250 ENHANCEDSTATUSCODES' "$T/victim.out" 5
 	local wpid before
 	wpid=$(session_pids | head -1)
@@ -207,11 +251,22 @@ EOF
 @test "the master stays root, its children do not run as root" {
 	[ "$(id -u)" -eq 0 ] || skip "not root"
 	start_daemon
-	sleep 0.5
-	local uid gid kids p
+	local uid gid kids p i
 	uid=$(id -u greygate)
 	gid=$(id -g greygate)
 	grep -q "^Uid:[[:space:]]*0[[:space:]]" "/proc/$DAEMON_PID/status"
+	# a child just forked is root until it drops: wait (10 s at most)
+	# until none is, then look at each
+	for ((i = 0; i < 100; i++)); do
+		kids=$(workers)
+		[ -n "$kids" ] || { sleep 0.1; continue; }
+		for p in $kids; do
+			grep -q "^Uid:[[:space:]]*0[[:space:]]" "/proc/$p/status" 2>/dev/null && break
+			p=
+		done
+		[ -n "$p" ] || break
+		sleep 0.1
+	done
 	kids=$(workers)
 	[ -n "$kids" ] || fail "no children"
 	for p in $kids; do
@@ -227,13 +282,17 @@ EOF
 @test "a worker serving a session does not run as root" {
 	[ "$(id -u)" -eq 0 ] || skip "not root"
 	start_daemon
-	smtp_bg s "EHLO client.example" '!sleep 2' QUIT
-	wait_for_grep '^S: 250 ENHANCEDSTATUSCODES' "$T/s.out" 5
+	# the session stays open until the test has looked
+	smtp_bg s "EHLO client.example" "!wait $T/go" QUIT
+	wait_for_grep '^S: 250 ENHANCEDSTATUSCODES' "$T/s.out" 5 || fail "$(cat "$T/s.out")"
 	local p
 	p=$(session_pids | head -1)
 	[ -n "$p" ] || fail "no process holds the session"
 	awk '/^Uid:/ { exit !($2 != 0 && $3 != 0 && $4 != 0 && $5 != 0) }' "/proc/$p/status" ||
 		fail "worker $p: $(grep '^Uid:' "/proc/$p/status")"
+	release "$T/go"
+	wait_bg s
+	grep -q '^S: 221 ' "$T/s.out" || fail "$(cat "$T/s.out")"
 }
 
 @test "log: a delivered message gives one line with action=pass and upstream's reply" {
@@ -243,7 +302,7 @@ EOF
 	run smtp "EHLO client.example" "MAIL FROM:<alice@example.com>" "RCPT TO:<bob@example.org>" \
 		"DATA" "!file $T/message" "." QUIT
 	expect_line "S: 250 2.0.0 Ok: queued as 0001"
-	sleep 0.3
+	wait_for_grep 'action=pass' "$DAEMON_LOG" 10 || true
 	local line
 	line=$(grep 'action=pass' "$DAEMON_LOG") || fail "no action=pass: $(cat "$DAEMON_LOG")"
 	[ "$(wc -l <<<"$line")" -eq 1 ] || fail "more than one line: $line"
@@ -260,7 +319,7 @@ EOF
 	start_daemon
 	run smtp "EHLO client.example" "MAIL FROM:<alice@example.com>" "RCPT TO:<bob@example.org>" QUIT
 	expect_line "S: 550 5.7.1 Relaying denied"
-	sleep 0.3
+	wait_for_grep 'action=relay-denied' "$DAEMON_LOG" 10 || true
 	local line
 	line=$(grep 'action=relay-denied' "$DAEMON_LOG") || fail "no action=relay-denied: $(cat "$DAEMON_LOG")"
 	[[ "$line" == *" client=127.0.0.1 "* ]] || fail "$line"
@@ -286,8 +345,13 @@ EOF
 	local i
 	for i in 0 1 2 3 4 5 6 7 8 9; do
 		smtp_bg "c$i" "EHLO client$i.example" "MAIL FROM:<alice$i@example.com>" \
-			"RCPT TO:<bob$i@example.org>" '!sleep 1' "DATA" "+Subject: $i" "+" "+body $i" "." QUIT
+			"RCPT TO:<bob$i@example.org>" "!wait $T/go" "DATA" "+Subject: $i" "+" "+body $i" "." QUIT
 	done
+	# all ten open at once, then all go on
+	for i in 0 1 2 3 4 5 6 7 8 9; do
+		wait_for_grep '^S: 250 2.1.5' "$T/c$i.out" 20 || fail "session $i: $(cat "$T/c$i.out")"
+	done
+	release "$T/go"
 	for i in 0 1 2 3 4 5 6 7 8 9; do
 		wait_bg "c$i"
 		grep -q '^S: 250 2.0.0 Ok: queued as ' "$T/c$i.out" || fail "session $i: $(cat "$T/c$i.out")"

@@ -200,6 +200,37 @@ def workers(master):
     return [p for p in children(master) if "policy" not in cmdline(p)]
 
 
+def established(ports):
+    """TCP connections in ESTABLISHED or CLOSE_WAIT with an end on one
+    of ports (/proc/net/tcp and tcp6)"""
+    want = {"%04X" % p for p in ports}
+    n = 0
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                rows = f.readlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fld = row.split()
+            if fld[3] not in ("01", "08"):
+                continue
+            if (fld[1].rsplit(":", 1)[1] in want or
+                    fld[2].rsplit(":", 1)[1] in want):
+                n += 1
+    return n
+
+
+def wait_quiet(ports, secs):
+    """until no connection is open on ports; False after secs"""
+    end = time.monotonic() + secs
+    while established(ports):
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def nfds(pid):
     try:
         return len(os.listdir("/proc/%d/fd" % pid))
@@ -354,7 +385,12 @@ greylist { store = "sqlite:%s/db/greylist.db" }
 
         # -- 2. leaks: descriptors and RSS over many plain sessions ---------
         if not failures:
-            time.sleep(UPSTREAM_TIMEOUT + 2)    # the hung ones end
+            # the hung ones end: every session of the chaos phase
+            # closed, at greygated and at the sink
+            if not wait_quiet((port, sink_port), 60):
+                failures.append("%d connections of the chaos phase still "
+                                "open after 60 s" %
+                                established((port, sink_port)))
             sink.stop.clear()
             sink.OUTCOMES = [("accept", 100)]
 

@@ -272,10 +272,8 @@ test_values(void)
 	is_int(c->greylist.on_error, ONERR_ACCEPT, "greylist on_error accept");
 	done(c);
 
-	/* BUG: config.c valid_str() tests name[11] == 'n' to tell
-	 * whitelisted_nonstandard_triples from whitelisted_triples, but
-	 * name[11] is '_' in both: every nonstandard triple is checked as
-	 * "CLIENT SENDER RECIPIENT" and refused (its HELO is no CIDR) */
+	/* a nonstandard triple is "HELO CLIENT RECIPIENT", not checked
+	 * as a whitelisted_triples entry */
 	c = load("\nwhitelisted_nonstandard_triples = "
 	    "{\"Mail.Example.NET 198.51.100.0/24 X@y.example\"}\n");
 	ok(c != NULL, "whitelisted_nonstandard_triples loads");
@@ -316,10 +314,8 @@ static const struct {
 	/* ranges of every integer key, just outside */
 	{ "port 70000", "\n\nport = 70000\n", 3, "port = 70000 is out of "
 	    "range (1 to 65535)" },
-	/* BUG: libconfuse 3.3 counts a '#' or '//' comment line as three
-	 * lines and a one-line block comment as two; config_load() passes
-	 * its cfg->line on, so every error after a comment has a wrong line
-	 * (the packaged greygate.conf is mostly comments) */
+	/* the line of an error after comments (libconfuse 3.3 miscounts
+	 * them; the packaged greygate.conf is mostly comments) */
 	{ "line after a # comment", "# c\n\nport = 70000\n", 3,
 	    "port = 70000" },
 	{ "line after a trailing # comment", "port = 25 # ok\nport = 0\n", 2,
@@ -490,7 +486,7 @@ static const struct {
 	{ "triple with a prefix network",
 	    "\nwhitelisted_triples = {\"192.0.2 a@b.example c@d.example\"}\n",
 	    2, "did you mean 192.0.2.0/24?" },
-	/* BUG: the two below fail on the name[11] test in valid_str() */
+	/* nonstandard triples are checked as such */
 	{ "nonstandard triple with a bad HELO",
 	    "whitelisted_nonstandard_triples = "
 	    "{\"bad/helo 192.0.2.0/24 c@d.example\"}\n", 1, "bad HELO" },
@@ -510,8 +506,7 @@ static const struct {
 	{ "retry_window below delay",
 	    "greylist {\n  retry_window = 100\n}\n", 2,
 	    "retry_window (100) must exceed delay (300)" },
-	/* BUG: only delay is set, so cross_check() finds no line for
-	 * retry_window and the error has no line number */
+	/* only delay is set: the error has delay's line */
 	{ "delay beyond the default retry_window",
 	    "greylist {\n  delay = 200000\n}\n", 2,
 	    "retry_window (172800) must exceed delay (200000)" },
@@ -530,8 +525,7 @@ static const struct {
 	{ "spool_dir beside chroot with the same prefix",
 	    "chroot = \"/var/jail\"\nspool_dir = \"/var/jailbreak\"\n", 2,
 	    "must lie inside chroot" },
-	/* BUG: spool_dir left at its default, so cross_check() finds no
-	 * line for spool_dir and the error has no line number */
+	/* spool_dir left at its default: the error has chroot's line */
 	{ "default spool_dir outside chroot", "\nchroot = \"/srv/jail\"\n", 2,
 	    "must lie inside chroot (/srv/jail)" },
 };

@@ -136,8 +136,7 @@ static const struct mail_case mail_cases[] = {
 	    "\"john doe\"@b.example", 11, -1, 0 },
 	{ "quoted local part with escape", "FROM:<\"a\\\"b\"@b.example>",
 	    SP_OK, "\"a\\\"b\"@b.example", 7, -1, 0 },
-	/* BUG: smtp_parse_path checks "at >= close" before looking for the
-	 * '>' after a quoted local part, so a quoted '>' is refused */
+	/* a '>' inside a quoted local part does not close the path */
 	{ "quoted local part with '>'", "FROM:<\"a>b\"@b.example>", SP_OK,
 	    "\"a>b\"@b.example", 6, -1, 0 },
 	{ "dotted local part", "FROM:<first.last+tag@b.example>", SP_OK,
@@ -620,9 +619,9 @@ test_data_sink_error(void)
 	sk.fail_after = 0;
 	r = smtp_data_scan(&ds, in, sizeof(in) - 1, &used, sink_add, &sk);
 	is_int(r, -1, "sink failure returns -1");
-	/* BUG: smtp_data_scan leaves *used unset when it returns -1, and
-	 * session_input() consumes that many octets */
-	ok(used != 12345, "sink failure still reports the input used");
+	/* the sink fails on the first store, "abcdef\r\n" before the
+	 * '.': those 8 octets are used, the caller scans on from there */
+	is_int((long)used, 8, "sink failure reports the input used (8)");
 	free(sk.buf);
 }
 
