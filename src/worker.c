@@ -122,8 +122,11 @@ worker_serve(const struct config *cfg, struct scoreboard *sb, int me,
 		s.abort = &worker_abort;
 		s.pp = &worker_pp;
 		s.reply_horizon = &sb->reply_horizon;
+		slot->replay_until = 0;
+		s.replaying = &slot->replay_until;
 		sigprocmask(SIG_SETMASK, sessmask, NULL);
 		session_run(&s);
+		slot->replay_until = 0;
 		slot->messages += s.messages;
 		session_free(&s);
 	}
