@@ -824,12 +824,13 @@ data_done(struct session *s)
 /*
  * pipelining_ok - with no PIPELINING agreed (before EHLO, after HELO),
  * nothing may wait behind a command but a QUIT (or the start of one:
- * the rest may be in the next segment).  What the socket holds is only
+ * the rest may be in the next segment; not behind DATA, where it would
+ * be data sent before the 354).  What the socket holds is only
  * peeked at: the line about to be executed lives in the line buffer,
  * and reading into it here would overwrite it.
  */
 static int
-pipelining_ok(struct session *s)
+pipelining_ok(struct session *s, int data)
 {
 	static const char quit[] = "QUIT\r\n";
 	char		 peek[sizeof(quit)];
@@ -849,6 +850,8 @@ pipelining_ok(struct session *s)
 	}
 	if (n == 0)
 		return 1;
+	if (data && n < sizeof(quit) - 1)
+		return 0;
 	return n <= sizeof(quit) - 1 && strncasecmp(p, quit, n) == 0;
 }
 
@@ -890,7 +893,7 @@ session_input(struct session *s)
 			linebuf_consume(&s->in, used);
 			if (r == 0 || r == -1)
 				continue;	/* -1: answered at the end */
-			if (!s->esmtp && !pipelining_ok(s)) {
+			if (!s->esmtp && !pipelining_ok(s, 0)) {
 				pipelining_violation(s);
 				return;
 			}
@@ -916,7 +919,8 @@ session_input(struct session *s)
 			return;
 		case LB_LINE:
 			wasdata = len >= 4 && strncasecmp(line, "DATA", 4) == 0;
-			if ((!s->esmtp || wasdata) && !pipelining_ok(s)) {
+			if ((!s->esmtp || wasdata) && !pipelining_ok(s,
+			    wasdata)) {
 				pipelining_violation(s);
 				return;
 			}

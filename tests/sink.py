@@ -43,6 +43,7 @@ Modes (--mode, repeatable or comma-separated):
                     (Postfix's smtpd_hard_error_limit)
   slow-data=S       wait S seconds before the 354 to DATA
   slow-dot=S        wait S seconds before answering the final dot
+  slow-quit=S       wait S seconds before the 221 to QUIT
 
 Bytes after DATA before the 354 are a pipelining violation in every mode.
 Standard library only; one thread per connection; SIGTERM exits 0.
@@ -67,7 +68,7 @@ counter = [0]
 stopping = threading.Event()
 
 
-NUMERIC = ("hangup-after-refusals", "slow-data", "slow-dot")
+NUMERIC = ("hangup-after-refusals", "slow-data", "slow-dot", "slow-quit")
 
 
 def parse_modes(values):
@@ -353,6 +354,9 @@ class Session:
         elif verb == "NOOP":
             self.send(250, "2.0.0 Ok")
         elif verb == "QUIT":
+            if "slow-quit" in NUMBERS:
+                self.note("slow QUIT")
+                stopping.wait(NUMBERS["slow-quit"])
             self.send(221, "2.0.0 Bye")
             raise Closed()
         else:

@@ -194,6 +194,21 @@ expect_transcript_has_rcpt_reply() {
 	refute_grep 'died on signal 9' "$DAEMON_LOG"
 }
 
+@test "the dot waits longer than upstream_timeout; the client is answered before the upstream's QUIT" {
+	start_sink slow-dot=3 slow-quit=8
+	write_conf "upstream_timeout = 1"
+	start_daemon
+	local t0 t1
+	t0=$(now)
+	run smtp "EHLO client.example" "MAIL FROM:<alice@example.com>" "RCPT TO:<bob@example.org>" \
+		"DATA" "+Subject: slow" "+" "+body" "."
+	t1=$(now)
+	expect_line "S: 250 2.0.0 Ok: queued as 0001"
+	# 3 s for the dot, not the 8 s of the QUIT's reply
+	elapsed_between "$t0" "$t1" 2.5 7
+	expect_delivered 1
+}
+
 @test "the client closes while the upstream is slow to answer DATA: no dot reaches the upstream" {
 	start_sink slow-data=3
 	start_daemon
