@@ -510,9 +510,11 @@ rd_argv_once(struct store *st, int argc, const char **argv)
 	}
 	if (be->c == NULL && rd_connect(st) == -1)
 		return NULL;
-	if ((r = redisCommandArgv(be->c, argc, argv, NULL)) != NULL)
+	if (be->c != NULL && (r = redisCommandArgv(be->c, argc, argv,
+	    NULL)) != NULL)
 		return r;
-	rd_drop(st, be->c->errstr[0] ? be->c->errstr : "connection lost");
+	rd_drop(st, be->c != NULL && be->c->errstr[0] ? be->c->errstr :
+	    "connection lost");
 	return NULL;
 }
 
