@@ -815,7 +815,8 @@ data_done(struct session *s)
 	s->deliver(s->cfg, &env, &s->tx, &res);
 	if (!s->answered)
 		answer_delivery(s, &res);
-	if (s->replaying != NULL)
+	/* stopping meanwhile: the mark stays while the worker winds up */
+	if (s->replaying != NULL && !(s->abort != NULL && *s->abort))
 		*s->replaying = 0;
 	s->tolist = NULL;
 	reset_transaction(s);

@@ -126,7 +126,8 @@ worker_serve(const struct config *cfg, struct scoreboard *sb, int me,
 		s.replaying = &slot->replay_until;
 		sigprocmask(SIG_SETMASK, sessmask, NULL);
 		session_run(&s);
-		slot->replay_until = 0;
+		if (!worker_abort)
+			slot->replay_until = 0;	/* else: exiting, spared */
 		slot->messages += s.messages;
 		session_free(&s);
 	}
