@@ -31,6 +31,7 @@ static cfg_opt_t greylist_opts[] = {
 	CFG_INT("delay", 300, CFGF_NONE),
 	CFG_INT("retry_window", 172800, CFGF_NONE),
 	CFG_INT("expire", 3024000, CFGF_NONE),
+	CFG_INT("refusal_expire", 432000, CFGF_NONE),
 	CFG_INT("ipv4_prefix", 24, CFGF_NONE),
 	CFG_INT("ipv6_prefix", 64, CFGF_NONE),
 	CFG_INT("auto_whitelist", 5, CFGF_NONE),
@@ -52,6 +53,7 @@ static cfg_opt_t opts[] = {
 	CFG_INT("smtp_port", 25, CFGF_NONE),
 	CFG_INT("upstream_connect_timeout", 30, CFGF_NONE),
 	CFG_INT("upstream_timeout", 300, CFGF_NONE),
+	CFG_INT("replay_timeout", 540, CFGF_NONE),
 	CFG_STR("user", "greygate", CFGF_NONE),
 	CFG_STR("group", "greygate", CFGF_NONE),
 	CFG_STR("chroot", "", CFGF_NONE),
@@ -99,6 +101,7 @@ static const struct {
 	{ "smtp_port", 1, 65535 },
 	{ "upstream_connect_timeout", 1, 3600 },
 	{ "upstream_timeout", 1, 3600 },
+	{ "replay_timeout", 1, 600 },
 	{ "spill_threshold", 4096, 1073741824 },
 	{ "start_workers", 1, 4096 },
 	{ "min_spare_workers", 0, 4096 },
@@ -118,6 +121,7 @@ static const struct {
 	{ "delay", 0, 2592000 },
 	{ "retry_window", 1, 31536000 },
 	{ "expire", 1, 315360000 },
+	{ "refusal_expire", 60, 315360000 },
 	{ "ipv4_prefix", 8, 32 },
 	{ "ipv6_prefix", 16, 128 },
 	{ "auto_whitelist", 0, 1000000 },
@@ -757,6 +761,7 @@ config_load(const char *path, char *err, size_t errlen)
 	cfg_set_validate_func(cfg, "greylist|delay", valid_int);
 	cfg_set_validate_func(cfg, "greylist|retry_window", valid_int);
 	cfg_set_validate_func(cfg, "greylist|expire", valid_int);
+	cfg_set_validate_func(cfg, "greylist|refusal_expire", valid_int);
 	cfg_set_validate_func(cfg, "greylist|ipv4_prefix", valid_int);
 	cfg_set_validate_func(cfg, "greylist|ipv6_prefix", valid_int);
 	cfg_set_validate_func(cfg, "greylist|auto_whitelist", valid_int);
@@ -807,6 +812,7 @@ config_load(const char *path, char *err, size_t errlen)
 	c->upstream_connect_timeout = (int)cfg_getint(cfg,
 	    "upstream_connect_timeout");
 	c->upstream_timeout = (int)cfg_getint(cfg, "upstream_timeout");
+	c->replay_timeout = (int)cfg_getint(cfg, "replay_timeout");
 	copy_str(cfg, "user", c->user, sizeof(c->user));
 	copy_str(cfg, "group", c->group, sizeof(c->group));
 	copy_str(cfg, "chroot", c->chroot, sizeof(c->chroot));
@@ -852,6 +858,7 @@ config_load(const char *path, char *err, size_t errlen)
 	c->greylist.delay = (int)cfg_getint(gl, "delay");
 	c->greylist.retry_window = (int)cfg_getint(gl, "retry_window");
 	c->greylist.expire = (int)cfg_getint(gl, "expire");
+	c->greylist.refusal_expire = (int)cfg_getint(gl, "refusal_expire");
 	c->greylist.ipv4_prefix = (int)cfg_getint(gl, "ipv4_prefix");
 	c->greylist.ipv6_prefix = (int)cfg_getint(gl, "ipv6_prefix");
 	c->greylist.auto_whitelist = (int)cfg_getint(gl, "auto_whitelist");

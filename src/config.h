@@ -49,6 +49,7 @@ struct config {
 	int		 smtp_port;		/* upstream port */
 	int		 upstream_connect_timeout; /* seconds */
 	int		 upstream_timeout;	/* seconds per reply */
+	int		 replay_timeout;	/* a whole replay, seconds */
 	char		 user[64];		/* unprivileged user */
 	char		 group[64];		/* and group */
 	char		 chroot[PATH_MAX];	/* workers' root, "" for none */
@@ -88,6 +89,7 @@ struct config {
 		int	 delay;			/* seconds before a retry */
 		int	 retry_window;		/* seconds a retry is awaited */
 		int	 expire;		/* seconds a pass is kept */
+		int	 refusal_expire;	/* an upstream 5xx, seconds */
 		int	 ipv4_prefix;		/* client network, bits */
 		int	 ipv6_prefix;
 		int	 auto_whitelist;	/* passes, 0: off */

@@ -116,11 +116,11 @@ check(const struct config *c, struct store *st, int argc, char **argv)
 		printf("%s\t%s\n", policy_action(v), reply);
 		return 0;
 	}
-	if ((r = store_reply_get(st, net, from, to, time(NULL), cached,
-	    sizeof(cached))) == -1)
+	if ((r = store_reply_get(st, STORE_REPLY_NET, from, to, time(NULL),
+	    cached, sizeof(cached))) == -1)
 		errx(1, "%s", store_errstr(st));
 	if (r == 1) {
-		/* upstream refused it in the last hour */
+		/* a remembered upstream refusal, whatever the network */
 		printf("reject\t%s\n", cached);
 		return 0;
 	}

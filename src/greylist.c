@@ -392,8 +392,8 @@ greylist_check_cached(struct store *st, const struct greylist_params *p,
 			return -1;
 		return 0;
 	}
-	if ((r = store_reply_get(st, net, sender, rcpt, now, buf, buflen)) !=
-	    0)
+	if ((r = store_reply_get(st, STORE_REPLY_NET, sender, rcpt, now, buf,
+	    buflen)) != 0)
 		return r;
 	*res = greylist_decide(st, p, net, sender, rcpt, now, 1);
 	return 0;

@@ -390,6 +390,32 @@ reload(struct config *c, const struct listeners *ls, const struct privs *pv)
 	return nc;
 }
 
+/*
+ * kill_unless_replaying - SIGKILL every worker but those replaying a
+ * message upstream: a replay cut short may deliver a message whose
+ * client never hears of it, which then comes again.  A replay has its
+ * own deadline; past it (and a margin) nothing is spared.  1 when a
+ * worker was spared.
+ */
+static int
+kill_unless_replaying(void)
+{
+	time_t	now = time(NULL), until;
+	int	i, spared = 0;
+
+	for (i = 0; i < sb->nslots; i++) {
+		if (sb->slots[i].pid == 0)
+			continue;
+		until = sb->slots[i].replay_until;
+		if (until != 0 && now <= until + 5) {
+			spared = 1;
+			continue;
+		}
+		(void)kill(sb->slots[i].pid, SIGKILL);
+	}
+	return spared;
+}
+
 /* shutdown - stop accepting, let sessions end, then end them */
 static void
 master_shutdown(struct config *c, struct listeners *ls)
@@ -416,8 +442,9 @@ master_shutdown(struct config *c, struct listeners *ls)
 			deadline = time(NULL) + 2;
 			aborted = 1;
 		} else if (aborted && time(NULL) >= deadline) {
-			signal_workers(SIGKILL, 1);
-			deadline = time(NULL) + 3600;
+			/* a worker replaying is looked at again in a second */
+			deadline = time(NULL) + (kill_unless_replaying() ? 1 :
+			    3600);
 		}
 		nanosleep(&ts, NULL);
 		reap();

@@ -32,6 +32,7 @@ struct slot {
 	struct ipaddr	 client;	/* client of the session in progress */
 	unsigned long	 sessions;	/* sessions served */
 	unsigned long	 messages;	/* messages delivered */
+	volatile time_t	 replay_until;	/* replaying until then, 0: not */
 };
 
 struct scoreboard {

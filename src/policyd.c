@@ -31,7 +31,6 @@
 #define MAX_CLIENTS	(4096 + 16)
 #define EXPIRE_EVERY	1		/* seconds between expiry steps */
 #define EXPIRE_CHUNK	10000		/* triplets looked at per step */
-#define REPLY_TTL	3600		/* a cached upstream rejection */
 
 static volatile sig_atomic_t pd_stop, pd_reopen;
 
@@ -169,17 +168,18 @@ policyd_answer(const struct pp_request *rq, struct pp_response *rp,
 	}
 	switch (rq->op) {
 	case PP_REPLY_PUT:
-		if (store_reply_put(pd_store, net, from, to, rq->text,
-		    now + REPLY_TTL) == -1) {
+		/* whatever the client network: senders retry from others */
+		if (store_reply_put(pd_store, STORE_REPLY_NET, from, to,
+		    rq->text, now + pd_cfg->greylist.refusal_expire) == -1) {
 			store_failed();
 			return;
 		}
-		horizon_extend(now + REPLY_TTL);
+		horizon_extend(now + pd_cfg->greylist.refusal_expire);
 		rp->status = PP_OK;
 		break;
 	case PP_REPLY_GET:
-		r = store_reply_get(pd_store, net, from, to, now, rp->text,
-		    sizeof(rp->text));
+		r = store_reply_get(pd_store, STORE_REPLY_NET, from, to, now,
+		    rp->text, sizeof(rp->text));
 		if (r == -1) {
 			store_failed();
 			return;
@@ -338,7 +338,7 @@ policyd_main(const struct config *c, int lfd, int ready,
 	/* refusals an earlier policy process remembered, before any worker */
 	if (store_reply_horizon(pd_store, time(NULL), &until) == -1) {
 		log_warnx("greylist store: %s", store_errstr(pd_store));
-		until = time(NULL) + REPLY_TTL;
+		until = time(NULL) + pd_cfg->greylist.refusal_expire;
 	}
 	horizon_extend(until);
 	if (ready != -1) {

@@ -8,10 +8,12 @@
  * upstream's own reply: it never says 250 to a message that the upstream
  * has not accepted.  It must never block without a timeout.
  */
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <ctype.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +51,7 @@ static void	do_noop(struct session *, const char *);
 static void	do_vrfy(struct session *, const char *);
 static void	do_quit(struct session *, const char *);
 static void	do_notimpl(struct session *, const char *);
+static int	flush(struct session *);
 
 static const struct smtp_cmd {
 	const char	*verb;		/* matched case-insensitively */
@@ -448,7 +451,8 @@ do_rcpt(struct session *s, const char *args)
 		if (asked == 0 && rp.status == PP_FOUND) {
 			s->nrefused++;
 			session_log(s, to, "reject", "upstream-cached", rp.text);
-			error(s, rp.text);
+			/* the upstream's word, not the client's error */
+			session_reply(s, "%s", rp.text);
 			return;
 		}
 		if (null)
@@ -606,13 +610,19 @@ session_command(struct session *s, char *line)
 	c->proceed(s, args);
 }
 
-/* note_refusal - upstream refused recipient i: keep its first line */
+/*
+ * note_refusal - upstream refused recipient i: keep the first line of a
+ * 5xx (a 4xx is not remembered: the retry asks the upstream again)
+ */
 static void
 note_refusal(void *arg, size_t i, const struct up_reply *r)
 {
 	struct session	*s = arg;
 	struct refusal	*nr;
 	size_t		 n;
+
+	if (r->code < 500)
+		return;
 
 	if ((nr = reallocarray(s->refused, s->nrefusal + 1,
 	    sizeof(*nr))) == NULL)
@@ -629,9 +639,10 @@ note_refusal(void *arg, size_t i, const struct up_reply *r)
 }
 
 /*
- * remember_refusals - after a partial rejection, the refused recipients
- * get upstream's reply at RCPT for an hour, so that the retry delivers
- * to the others (SPEC 3.4).
+ * remember_refusals - after a temporary answer (a partial refusal, an
+ * upstream that gave up during the RCPTs), the recipients refused with
+ * 5xx get upstream's reply at RCPT for refusal_expire, so that the
+ * retry delivers to the others (SPEC 3.4).
  */
 static void
 remember_refusals(struct session *s)
@@ -644,6 +655,91 @@ remember_refusals(struct session *s)
 		    s->refused[i].text, &rp) == -1 || rp.status != PP_OK)
 			log_warnx("session=%s cannot remember the refusal of "
 			    "<%s>", s->id, s->rcpts[s->refused[i].rcpt]);
+}
+
+/*
+ * client_alive - right before the final dot goes upstream: has the
+ * client closed or reset its connection?  A client that half-closed
+ * after sending more (a pipelined QUIT) is still there to read.
+ */
+static int
+client_alive(void *arg)
+{
+	struct session	*s = arg;
+	struct pollfd	 pfd;
+	int		 n, pending = 0;
+
+	pfd.fd = s->fd;
+	pfd.events = POLLIN | POLLRDHUP;
+	pfd.revents = 0;
+	do {
+		n = poll(&pfd, 1, 0);
+	} while (n == -1 && errno == EINTR);
+	if (n <= 0)
+		return 1;
+	if (pfd.revents & (POLLHUP | POLLERR | POLLNVAL))
+		return 0;
+	if (!(pfd.revents & POLLRDHUP))
+		return 1;
+	if (ioctl(s->fd, FIONREAD, &pending) == -1)
+		pending = 0;
+	return pending > 0 || linebuf_pending(&s->in) > 0;
+}
+
+/*
+ * answer_delivery - the client's answer to its end of data from the
+ * replay's result, logged and sent at once (the QUIT upstream comes
+ * after).  A temporary answer keeps the upstream's 5xx refusals.
+ */
+static void
+answer_delivery(void *arg, const struct up_result *res)
+{
+	struct session	*s = arg;
+	struct up_reply	 own;
+	const struct up_reply *ans = &res->reply;
+	const char	*to = s->tolist;
+
+	if (s->answered)
+		return;
+	s->answered = 1;
+	switch (res->status) {
+	case UP_DELIVERED:
+		s->messages++;
+		session_log(s, to, "pass", "delivered", res->reply.text);
+		break;
+	case UP_REJECTED:
+		session_log(s, to, res->reply.code >= 500 ? "reject" :
+		    "tempfail", "upstream", res->reply.text);
+		break;
+	case UP_PARTIAL:
+		session_log(s, to, "tempfail", "partial", res->reply.text);
+		upreply_set(&own, "451 4.3.0 Try again later");
+		ans = &own;
+		break;
+	case UP_CLIENT_GONE:
+		session_log(s, to, "tempfail", "client-gone", NULL);
+		s->dead = 1;
+		break;
+	case UP_UNAVAILABLE:
+	default:
+		log_warnx("session=%s upstream %s port %d: %s", s->id,
+		    s->cfg->smtp_ip, s->cfg->smtp_port, res->why);
+		session_log(s, to, "tempfail", "upstream-unavailable",
+		    NULL);
+		/* our own words: whatever upstream said is not a reply */
+		upreply_set(&own, "451 4.4.1 Upstream server unavailable, "
+		    "try again later");
+		ans = &own;
+		break;
+	}
+	if (ans->code >= 400 && ans->code < 500)
+		remember_refusals(s);
+	if (res->status == UP_CLIENT_GONE)
+		return;
+	/* a complete reply, made so by upreply: relayed as it is */
+	out_append(s, ans->text, ans->len);
+	if (s->fd != -1)
+		(void)flush(s);
 }
 
 /* data_done - the end of the data: check, replay, answer */
@@ -690,6 +786,14 @@ data_done(struct session *s)
 		return;
 	}
 
+	if (s->abort != NULL && *s->abort) {
+		/* stopping: no replay starts that a shutdown could cut */
+		session_log(s, to, "tempfail", "shutdown", NULL);
+		session_reply(s, "421 4.3.2 Service shutting down");
+		session_close(s);
+		reset_transaction(s);
+		return;
+	}
 	memset(&env, 0, sizeof(env));
 	env.helo_line = s->helo_line;
 	env.helo = s->helo;
@@ -700,58 +804,56 @@ data_done(struct session *s)
 	env.rcpts = s->rcpts;
 	env.nrcpt = s->nrcpt;
 	env.refused = note_refusal;
+	env.alive = s->fd != -1 ? client_alive : NULL;
+	env.answer = answer_delivery;
 	env.arg = s;
 	s->nrefusal = 0;
+	s->answered = 0;
+	s->tolist = to;
+	if (s->replaying != NULL)
+		*s->replaying = time(NULL) + s->cfg->replay_timeout + 2;
 	s->deliver(s->cfg, &env, &s->tx, &res);
-
-	switch (res.status) {
-	case UP_DELIVERED:
-		s->messages++;
-		session_log(s, to, "pass", "delivered", res.reply.text);
-		out_append(s, res.reply.text, res.reply.len);
-		break;
-	case UP_REJECTED:
-		session_log(s, to, res.reply.code >= 500 ? "reject" :
-		    "tempfail", "upstream", res.reply.text);
-		out_append(s, res.reply.text, res.reply.len);
-		break;
-	case UP_PARTIAL:
-		session_log(s, to, "tempfail", "partial", res.reply.text);
-		remember_refusals(s);
-		session_reply(s, "451 4.3.0 Try again later");
-		break;
-	case UP_UNAVAILABLE:
-	default:
-		log_warnx("session=%s upstream %s port %d: %s", s->id,
-		    s->cfg->smtp_ip, s->cfg->smtp_port, res.why);
-		session_log(s, to, "tempfail", "upstream-unavailable",
-		    NULL);
-		/* our own words: whatever upstream said is not a reply */
-		session_reply(s, "451 4.4.1 Upstream server unavailable, "
-		    "try again later");
-		break;
-	}
+	if (!s->answered)
+		answer_delivery(s, &res);
+	/* stopping meanwhile: the mark stays while the worker winds up */
+	if (s->replaying != NULL && !(s->abort != NULL && *s->abort))
+		*s->replaying = 0;
+	s->tolist = NULL;
 	reset_transaction(s);
 }
 
 /*
  * pipelining_ok - with no PIPELINING agreed (before EHLO, after HELO),
- * nothing may wait behind a command but a QUIT.
+ * nothing may wait behind a command but a QUIT (or the start of one:
+ * the rest may be in the next segment; not behind DATA, where it would
+ * be data sent before the 354).  What the socket holds is only
+ * peeked at: the line about to be executed lives in the line buffer,
+ * and reading into it here would overwrite it.
  */
 static int
-pipelining_ok(struct session *s)
+pipelining_ok(struct session *s, int data)
 {
-	size_t	n = linebuf_pending(&s->in);
-	const char *p = linebuf_data(&s->in);
+	static const char quit[] = "QUIT\r\n";
+	char		 peek[sizeof(quit)];
+	size_t		 n = linebuf_pending(&s->in);
+	const char	*p = linebuf_data(&s->in);
+	ssize_t		 k;
 
-	if (s->fd != -1 && n == 0 && linebuf_wait(s->fd, 0) > 0)
-		if (linebuf_read(&s->in, s->fd) > 0) {
-			n = linebuf_pending(&s->in);
-			p = linebuf_data(&s->in);
+	if (s->fd != -1 && n == 0) {
+		do {
+			k = recv(s->fd, peek, sizeof(peek), MSG_PEEK |
+			    MSG_DONTWAIT);
+		} while (k == -1 && errno == EINTR);
+		if (k > 0) {
+			n = (size_t)k;
+			p = peek;
 		}
+	}
 	if (n == 0)
 		return 1;
-	return n == 6 && strncasecmp(p, "QUIT\r\n", 6) == 0;
+	if (data && n < sizeof(quit) - 1)
+		return 0;
+	return n <= sizeof(quit) - 1 && strncasecmp(p, quit, n) == 0;
 }
 
 static void
@@ -792,7 +894,7 @@ session_input(struct session *s)
 			linebuf_consume(&s->in, used);
 			if (r == 0 || r == -1)
 				continue;	/* -1: answered at the end */
-			if (!s->esmtp && !pipelining_ok(s)) {
+			if (!s->esmtp && !pipelining_ok(s, 0)) {
 				pipelining_violation(s);
 				return;
 			}
@@ -818,7 +920,8 @@ session_input(struct session *s)
 			return;
 		case LB_LINE:
 			wasdata = len >= 4 && strncasecmp(line, "DATA", 4) == 0;
-			if ((!s->esmtp || wasdata) && !pipelining_ok(s)) {
+			if ((!s->esmtp || wasdata) && !pipelining_ok(s,
+			    wasdata)) {
 				pipelining_violation(s);
 				return;
 			}

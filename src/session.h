@@ -69,6 +69,10 @@ struct session {
 	unsigned char	*rcpt_null;	/* per recipient: decide at DATA */
 	struct refusal	*refused;	/* upstream refusals of a replay */
 	size_t		 nrefusal;
+	volatile time_t	*replaying;	/* the worker's mark: replay's end,
+					   0 when none; NULL: no mark */
+	int		 answered;	/* the end of data has its answer */
+	const char	*tolist;	/* its recipients, for the log */
 };
 
 int	session_init(struct session *, const struct config *, int,

@@ -401,9 +401,12 @@ smtp_data_scan(struct datascan *ds, const char *buf, size_t len,
 				ds->state = DS_DOTCR;
 				continue;
 			}
-			/* a dot-stuffed line: the held dot is data */
+			/*
+			 * A dot-stuffed line: the held dot is data, but not
+			 * part of the line's length (RFC 5321 4.5.3.1.6).
+			 */
 			ds->state = DS_MID;
-			ds->linelen = 1;
+			ds->linelen = 0;
 			if (ds_store(ds, ".", 1, sink, arg) == -1) {
 				*used = (size_t)(p - buf);
 				return -1;
@@ -418,7 +421,7 @@ smtp_data_scan(struct datascan *ds, const char *buf, size_t len,
 			/* ".\r" not followed by LF: a bare CR */
 			ds->flags |= DS_BARE;
 			ds->state = DS_MID;
-			ds->linelen = 2;
+			ds->linelen = 1;	/* the CR; the dot is not counted */
 			if (ds_store(ds, ".\r", 2, sink, arg) == -1) {
 				*used = (size_t)(p - buf);
 				return -1;

@@ -32,6 +32,8 @@
 #include <time.h>
 
 #define STORE_REPLY_MAX	512	/* reply text kept, octets, NUL excluded */
+/* the net of every remembered refusal: keyed by (sender, rcpt) alone */
+#define STORE_REPLY_NET	"*"
 #define STORE_ERR_MAX	512	/* store_errstr() length, NUL included */
 
 enum store_kind {

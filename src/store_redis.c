@@ -22,10 +22,12 @@
  *					NET, SENDER<TAB>RCPT scored by
  *					expires (the auto_whitelist count)
  */
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -435,7 +437,9 @@ rd_connect(struct store *st)
  * may be an error reply, or NULL when the connection failed (dropped).
  * A connection that was already open and turns out closed (the server's
  * idle timeout, a restart) is replaced at once and the command sent
- * once more: that is no outage.  A timeout is not retried.
+ * once more: that is no outage.  A timeout is not retried.  Only for
+ * commands that may run twice (reads, AUTH, SELECT, SCRIPT LOAD): a
+ * script goes through rd_argv_once.
  */
 static redisReply *
 rd_argv(struct store *st, int argc, const char **argv, const size_t *len)
@@ -462,6 +466,53 @@ rd_argv(struct store *st, int argc, const char **argv, const size_t *len)
 		redisFree(be->c);
 		be->c = NULL;
 	}
+	rd_drop(st, be->c != NULL && be->c->errstr[0] ? be->c->errstr :
+	    "connection lost");
+	return NULL;
+}
+
+/*
+ * rd_closed - has the server closed this idle connection (its timeout,
+ * a restart)?  A zero-timeout peek: the FIN is already there.
+ */
+static int
+rd_closed(redisContext *c)
+{
+	struct pollfd	pfd;
+	char		b;
+
+	pfd.fd = c->fd;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	if (poll(&pfd, 1, 0) <= 0)
+		return 0;
+	if (pfd.revents & (POLLHUP | POLLERR | POLLNVAL))
+		return 1;
+	return recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+/*
+ * rd_argv_once - a command that changes state (a script): sent at most
+ * once.  A connection the server has already closed is replaced first;
+ * but once the command is out, a lost connection means it may have run,
+ * and it is not sent again (a pass would count twice): the caller gets
+ * NULL and answers per on_error.
+ */
+static redisReply *
+rd_argv_once(struct store *st, int argc, const char **argv)
+{
+	struct redis_be	*be = st->be;
+	redisReply	*r;
+
+	if (be->c != NULL && !be->connecting && rd_closed(be->c)) {
+		redisFree(be->c);
+		be->c = NULL;
+	}
+	if (be->c == NULL && rd_connect(st) == -1)
+		return NULL;
+	if (be->c != NULL && (r = redisCommandArgv(be->c, argc, argv,
+	    NULL)) != NULL)
+		return r;
 	rd_drop(st, be->c != NULL && be->c->errstr[0] ? be->c->errstr :
 	    "connection lost");
 	return NULL;
@@ -503,14 +554,15 @@ rd_eval(struct store *st, enum script s, int nkeys, int nargs,
 	argv[2] = nk;
 	for (i = 0; i < nargs && i < 13; i++)
 		argv[3 + i] = args[i];
-	if ((r = rd_argv(st, 3 + i, argv, NULL)) == NULL)
+	if ((r = rd_argv_once(st, 3 + i, argv)) == NULL)
 		return NULL;
 	if (r->type == REDIS_REPLY_ERROR &&
 	    strncmp(r->str, "NOSCRIPT", 8) == 0) {
+		/* NOSCRIPT: it did not run */
 		freeReplyObject(r);
 		argv[0] = "EVAL";
 		argv[1] = scripts[s];
-		r = rd_argv(st, 3 + i, argv, NULL);
+		r = rd_argv_once(st, 3 + i, argv);
 	}
 	return r;
 }
@@ -1076,7 +1128,7 @@ rd_decide(struct store *st, const struct greylist_params *p,
 	if (rd_key(st, ckey, 'c', net, NULL, NULL) == -1 ||
 	    rd_key(st, tkey, 't', net, sender, rcpt) == -1 ||
 	    rd_key(st, set, 'n', net, NULL, NULL) == -1 ||
-	    rd_key(st, rkey, 'r', net, sender, rcpt) == -1 ||
+	    rd_key(st, rkey, 'r', STORE_REPLY_NET, sender, rcpt) == -1 ||
 	    rd_member(m, sender, rcpt) == -1)
 		return GL_ERROR;
 	snprintf(a[0], sizeof(a[0]), "%lld", (long long)now);

@@ -4,7 +4,10 @@
  * and checked; nothing is assumed.  The caller answers the client only
  * from the result, so greygate never says 250 for mail the upstream did
  * not take.  Every wait has a timeout; a slow or silent upstream is
- * "unavailable", never "accepted".
+ * "unavailable", never "accepted".  The whole replay has one deadline
+ * (replay_timeout from the client's final dot, below the client's own
+ * 10 minutes); each step waits for its own limit or what is left of it,
+ * whichever is shorter, writes included.
  */
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -28,6 +31,7 @@
 #include "cidr.h"
 #include "linebuf.h"
 #include "log.h"
+#include "smtp_parse.h"
 #include "upstream.h"
 
 #define UP_LINE_MAX	2048	/* one reply line */
@@ -37,6 +41,8 @@ struct upconn {
 	int		 fd;		/* socket to upstream */
 	struct linebuf	 lb;		/* its replies */
 	int		 timeout;	/* seconds per reply */
+	long		 end;		/* the replay's deadline, ms */
+	long		 wend;		/* writes' deadline now, 0: per write */
 	int		 rcvtimeo;	/* SO_RCVTIMEO of fd, 0: none */
 	int		 more;		/* more follows: let TCP gather it */
 	int		 quit_sent;	/* QUIT went with the final dot */
@@ -97,24 +103,6 @@ connect_timeout(const char *ipstr, int port, int timeout, const char **why)
 	return fd;
 }
 
-/*
- * upstream_parse_line - "DDD text", "DDD-text" or "DDD": the code and
- * whether more lines follow.  -1 when the line is not a reply line.
- */
-int
-upstream_parse_line(const char *line, size_t len, int *code, int *more)
-{
-	if (len < 3 || line[0] < '2' || line[0] > '5' ||
-	    !isdigit((unsigned char)line[1]) ||
-	    !isdigit((unsigned char)line[2]))
-		return -1;
-	if (len > 3 && line[3] != ' ' && line[3] != '-')
-		return -1;
-	*code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
-	*more = len > 3 && line[3] == '-';
-	return 0;
-}
-
 static long
 now_ms(void)
 {
@@ -124,12 +112,21 @@ now_ms(void)
 	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
+/* step_end - the deadline of a step of limit seconds, ms */
+static long
+step_end(const struct upconn *u, int limit)
+{
+	long	end = now_ms() + limit * 1000L;
+
+	return end < u->end ? end : u->end;
+}
+
 /*
  * up_read - more of a reply, by its deadline.  The first read of a reply
- * is a blocking read(2) bounded by SO_RCVTIMEO, set only when the
- * timeout changes: one system call where poll(2) then read(2) made two.
- * Any further read waits with poll(2) for what is left of the deadline.
- * Returns 0, or -1 with u->why set.
+ * is a blocking read(2) bounded by SO_RCVTIMEO (whole seconds, never
+ * past the deadline), set only when it changes: one system call where
+ * poll(2) then read(2) made two.  Any further read waits with poll(2)
+ * for what is left of the deadline.  Returns 0, or -1 with u->why set.
  */
 static int
 up_read(struct upconn *u, long deadline, int first)
@@ -137,7 +134,9 @@ up_read(struct upconn *u, long deadline, int first)
 	ssize_t	n;
 	long	left;
 
-	if (first && linebuf_rcvtimeo(u->fd, u->timeout, &u->rcvtimeo) == -1)
+	left = deadline - now_ms();
+	if (first && (left < 1000 || linebuf_rcvtimeo(u->fd, (int)(left /
+	    1000), &u->rcvtimeo) == -1))
 		first = 0;	/* then poll(2) keeps the deadline */
 	for (;;) {
 		if (!first) {
@@ -159,18 +158,19 @@ up_read(struct upconn *u, long deadline, int first)
 	}
 }
 
-/* up_reply - read one whole reply within the reply timeout */
+/*
+ * up_reply_within - read one whole reply within limit seconds (and the
+ * replay's deadline); upreply_add keeps it complete and bounded.
+ */
 static int
-up_reply(struct upconn *u, struct up_reply *r)
+up_reply_within(struct upconn *u, struct up_reply *r, int limit)
 {
-	long		 deadline = now_ms() + u->timeout * 1000L;
+	long		 deadline = step_end(u, limit);
 	char		*line;
 	size_t		 len;
-	int		 code, more, first = 1, fresh = 1;
+	int		 fresh = 1;
 
-	r->code = 0;
-	r->len = 0;
-	r->text[0] = '\0';	/* a string even when no line is kept */
+	upreply_init(r);
 	for (;;) {
 		switch (linebuf_getline(&u->lb, UP_LINE_MAX, &line, &len)) {
 		case LB_LINE:
@@ -184,33 +184,40 @@ up_reply(struct upconn *u, struct up_reply *r)
 			u->why = "sent an over-long reply line";
 			return -1;
 		}
-		if (upstream_parse_line(line, len, &code, &more) == -1 ||
-		    (!first && code != r->code)) {
+		switch (upreply_add(r, line, len)) {
+		case 1:
+			return 0;
+		case 0:
+			continue;
+		default:
 			u->why = "sent a malformed reply";
 			return -1;
 		}
-		first = 0;
-		r->code = code;
-		if (r->len + len + 2 < sizeof(r->text)) {
-			memcpy(r->text + r->len, line, len);
-			memcpy(r->text + r->len + len, "\r\n", 2);
-			r->len += len + 2;
-			r->text[r->len] = '\0';
-		}
-		if (!more)
-			return 0;
 	}
 }
 
-/* up_write - all of buf within the reply timeout (a datasink_fn) */
+/* up_reply - one whole reply within the reply timeout */
+static int
+up_reply(struct upconn *u, struct up_reply *r)
+{
+	return up_reply_within(u, r, u->timeout);
+}
+
+/*
+ * up_write - all of buf (a datasink_fn), by u->wend when set (the data:
+ * one deadline for all of it, not one per chunk), else within the reply
+ * timeout of this call; never past the replay's deadline.
+ */
 static int
 up_write(void *arg, const char *buf, size_t len)
 {
 	struct upconn	*u = arg;
 	struct pollfd	 pfd;
 	ssize_t		 w;
+	long		 deadline, left;
 	int		 n;
 
+	deadline = u->wend != 0 ? u->wend : step_end(u, u->timeout);
 	while (len > 0) {
 		w = send(u->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT |
 		    (u->more ? MSG_MORE : 0));
@@ -224,7 +231,8 @@ up_write(void *arg, const char *buf, size_t len)
 			pfd.fd = u->fd;
 			pfd.events = POLLOUT;
 			do {
-				n = poll(&pfd, 1, u->timeout * 1000);
+				left = deadline - now_ms();
+				n = poll(&pfd, 1, left > 0 ? (int)left : 0);
 			} while (n == -1 && errno == EINTR);
 			if (n <= 0) {
 				u->why = "timed out accepting data";
@@ -282,14 +290,10 @@ has_ext(const struct up_reply *r, const char *kw)
 static void
 set_unavailable(struct up_result *res, const char *why)
 {
-	static const char msg[] =
-	    "451 4.4.1 Upstream server unavailable, try again later\r\n";
-
 	res->status = UP_UNAVAILABLE;
 	res->why = why;
-	res->reply.code = 451;
-	memcpy(res->reply.text, msg, sizeof(msg));
-	res->reply.len = sizeof(msg) - 1;
+	upreply_set(&res->reply,
+	    "451 4.4.1 Upstream server unavailable, try again later");
 }
 
 /* relay - a 4xx/5xx reply goes back to the client; anything else is odd */
@@ -305,134 +309,283 @@ relay(struct up_result *res, const struct up_reply *r, const char *why)
 	res->reply = *r;
 }
 
-/* replay - the dialogue proper; the caller owns the connection */
-static void
-replay(struct upconn *u, const struct envelope *env, struct transcript *tx,
-    struct up_result *res)
+/* what the RCPTs of a replay have been told so far */
+struct rcpts {
+	size_t		 next;		/* first recipient not yet answered */
+	size_t		 nok;		/* accepted */
+	struct up_reply	 first5;	/* the first 5xx refusal, code 0: none */
+	struct up_reply	 first4;	/* the first 4xx refusal */
+};
+
+/*
+ * rcpt_replies - the replies to the RCPTs from rc->next on, each
+ * recipient's refusal told to env->refused as it comes, so that those
+ * received before the upstream gave up are known too.  Without
+ * PIPELINING each RCPT is sent here.  A 421 is the upstream closing,
+ * not an answer.  0, or -1 with u->why set when the upstream failed.
+ */
+static int
+rcpt_replies(struct upconn *u, const struct envelope *env, int pipelining,
+    struct rcpts *rc)
 {
-	struct up_reply	 r, ehlo;
-	char		 cmd[8192], num[32];
-	size_t		 off = 0, i, nok = 0;
-	int		 pipelining, first_bad = -1, rv;
-	struct up_reply	 bad;
+	struct up_reply	 r;
+	char		 cmd[SMTP_PATH_MAX + 16];
+	size_t		 off;
 
-	memset(&bad, 0, sizeof(bad));
-
-	if (up_reply(u, &r) == -1)
-		return set_unavailable(res, u->why);
-	if (r.code != 220)
-		return set_unavailable(res, "refused the connection");
-
-	if (up_printf(u, cmd, sizeof(cmd), &off, "%s%s\r\n", env->helo_line,
-	    "") == -1 || up_write(u, cmd, off) == -1 || up_reply(u, &ehlo) ==
-	    -1)
-		return set_unavailable(res, u->why);
-	if (ehlo.code / 100 != 2 && env->esmtp && ehlo.code / 100 == 5) {
-		off = 0;
-		if (up_printf(u, cmd, sizeof(cmd), &off, "HELO %s%s\r\n",
-		    env->helo, "") == -1 || up_write(u, cmd, off) == -1 ||
-		    up_reply(u, &ehlo) == -1)
-			return set_unavailable(res, u->why);
-		memset(ehlo.text, 0, 4);	/* no extensions after HELO */
-		ehlo.len = 0;
-	}
-	if (ehlo.code / 100 != 2)
-		return set_unavailable(res, "refused our HELO");
-	pipelining = env->esmtp && has_ext(&ehlo, "PIPELINING");
-
-	off = 0;
-	if (up_printf(u, cmd, sizeof(cmd), &off, "MAIL FROM:<%s>%s",
-	    env->from, "") == -1)
-		return set_unavailable(res, u->why);
-	if (env->size >= 0 && env->esmtp && has_ext(&ehlo, "SIZE")) {
-		snprintf(num, sizeof(num), "%lld", env->size);
-		if (up_printf(u, cmd, sizeof(cmd), &off, " SIZE=%s%s", num,
-		    "") == -1)
-			return set_unavailable(res, u->why);
-	}
-	if (env->body != 0 && env->esmtp && has_ext(&ehlo, "8BITMIME") &&
-	    up_printf(u, cmd, sizeof(cmd), &off, " BODY=%s%s",
-	    env->body == 8 ? "8BITMIME" : "7BIT", "") == -1)
-		return set_unavailable(res, u->why);
-	if (up_printf(u, cmd, sizeof(cmd), &off, "\r\n%s%s", "", "") == -1)
-		return set_unavailable(res, u->why);
-
-	/* MAIL and the RCPTs go in one group when upstream pipelines */
-	if (pipelining) {
-		for (i = 0; i < env->nrcpt; i++) {
-			if (off > sizeof(cmd) - 600) {
-				if (up_write(u, cmd, off) == -1)
-					return set_unavailable(res, u->why);
-				off = 0;
-			}
-			if (up_printf(u, cmd, sizeof(cmd), &off,
-			    "RCPT TO:<%s>%s\r\n", env->rcpts[i], "") == -1)
-				return set_unavailable(res, u->why);
-		}
-	}
-	if (up_write(u, cmd, off) == -1 || up_reply(u, &r) == -1)
-		return set_unavailable(res, u->why);
-	if (r.code / 100 != 2)
-		return relay(res, &r, "sender refused");
-	for (i = 0; i < env->nrcpt; i++) {
+	for (; rc->next < env->nrcpt; rc->next++) {
 		if (!pipelining) {
 			off = 0;
 			if (up_printf(u, cmd, sizeof(cmd), &off,
-			    "RCPT TO:<%s>%s\r\n", env->rcpts[i], "") == -1 ||
-			    up_write(u, cmd, off) == -1)
-				return set_unavailable(res, u->why);
+			    "RCPT TO:<%s>%s\r\n", env->rcpts[rc->next], "") ==
+			    -1 || up_write(u, cmd, off) == -1)
+				return -1;
 		}
 		if (up_reply(u, &r) == -1)
-			return set_unavailable(res, u->why);
-		if (r.code / 100 == 2)
-			nok++;
-		else {
-			if (env->refused != NULL)
-				env->refused(env->arg, i, &r);
-			if (first_bad == -1) {
-				first_bad = (int)i;
-				bad = r;
-			}
+			return -1;
+		if (r.code == 421) {
+			u->why = "closed the connection (421)";
+			return -1;
 		}
+		if (r.code / 100 == 2) {
+			rc->nok++;
+			continue;
+		}
+		if (env->refused != NULL)
+			env->refused(env->arg, rc->next, &r);
+		if (r.code >= 500 && rc->first5.code == 0)
+			rc->first5 = r;
+		else if (r.code < 500 && rc->first4.code == 0)
+			rc->first4 = r;
 	}
-	if (nok == 0)
-		return relay(res, &bad, "every recipient refused");
-	if (first_bad != -1) {
-		res->status = UP_PARTIAL;
-		res->why = "some recipients refused";
-		res->reply = bad;
-		return;
-	}
+	return 0;
+}
 
-	if (up_write(u, "DATA\r\n", 6) == -1 || up_reply(u, &r) == -1)
-		return set_unavailable(res, u->why);
-	if (r.code != 354)
-		return relay(res, &r, "DATA refused");
+/*
+ * the_dot - the message and its final dot, by one deadline for all of
+ * it; the dot's reply waits up to UP_DOT_TIMEOUT.  Only 250 is taken.
+ * Right before the dot, the client must still be there: if it has gone,
+ * nothing is committed (the upstream gets no dot, only the end).
+ */
+static void
+the_dot(struct upconn *u, const struct envelope *env, struct transcript *tx,
+    int pipelining, struct up_result *res)
+{
+	struct up_reply	 r;
+	int		 rv;
+
 	/*
 	 * The message and its final dot go out in as few segments as TCP
 	 * can make of them; with PIPELINING, QUIT joins the dot's group
 	 * (RFC 2920), so that its reply costs no round trip of its own.
 	 */
 	u->more = 1;
+	u->wend = u->end;
 	rv = transcript_replay(tx, up_write, u);
 	u->more = 0;
-	u->quit_sent = pipelining;
-	if (rv == -1 || up_write(u, pipelining ? ".\r\nQUIT\r\n" : ".\r\n",
-	    pipelining ? 9 : 3) == -1 || up_reply(u, &r) == -1)
+	if (rv == -1) {
+		u->wend = 0;
 		return set_unavailable(res, u->why ? u->why :
 		    "spill file unreadable");
-	if (r.code / 100 == 2) {
+	}
+	if (env->alive != NULL && !env->alive(env->arg)) {
+		u->wend = 0;
+		res->status = UP_CLIENT_GONE;
+		res->why = "the client has gone";
+		upreply_set(&res->reply, "451 4.4.2 Client gone");
+		return;
+	}
+	u->quit_sent = pipelining;
+	rv = up_write(u, pipelining ? ".\r\nQUIT\r\n" : ".\r\n",
+	    pipelining ? 9 : 3);
+	u->wend = 0;
+	if (rv == -1 || up_reply_within(u, &r, UP_DOT_TIMEOUT) == -1)
+		return set_unavailable(res, u->why);
+	if (r.code == 250) {
 		res->status = UP_DELIVERED;
 		res->why = "accepted";
 		res->reply = r;
 		return;
 	}
-	relay(res, &r, "message refused");
+	relay(res, &r, r.code < 400 ? "answered the dot with no 250" :
+	    "message refused");
 }
 
 /*
- * upstream_deliver - connect, replay, QUIT.  res says what happened and
- * carries the reply the client must hear.
+ * hello - the greeting and EHLO (HELO when EHLO is refused with 5xx);
+ * the EHLO reply in *ehlo.  0, or -1 with res set.
+ */
+static int
+hello(struct upconn *u, const struct envelope *env, struct up_reply *ehlo,
+    struct up_result *res)
+{
+	struct up_reply	 r;
+	char		 cmd[SMTP_DOMAIN_MAX + 32];
+	size_t		 off = 0;
+
+	if (up_reply(u, &r) == -1) {
+		set_unavailable(res, u->why);
+		return -1;
+	}
+	if (r.code != 220) {
+		set_unavailable(res, "refused the connection");
+		return -1;
+	}
+	if (up_printf(u, cmd, sizeof(cmd), &off, "%s%s\r\n", env->helo_line,
+	    "") == -1 || up_write(u, cmd, off) == -1 || up_reply(u, ehlo) ==
+	    -1) {
+		set_unavailable(res, u->why);
+		return -1;
+	}
+	if (ehlo->code / 100 != 2 && env->esmtp && ehlo->code / 100 == 5) {
+		off = 0;
+		if (up_printf(u, cmd, sizeof(cmd), &off, "HELO %s%s\r\n",
+		    env->helo, "") == -1 || up_write(u, cmd, off) == -1 ||
+		    up_reply(u, ehlo) == -1) {
+			set_unavailable(res, u->why);
+			return -1;
+		}
+		memset(ehlo->text, 0, 4);	/* no extensions after HELO */
+		ehlo->len = 0;
+	}
+	if (ehlo->code / 100 != 2) {
+		set_unavailable(res, "refused our HELO");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * mail_rcpts - MAIL and the RCPTs from rc->next on, in one group when the
+ * upstream pipelines, and their replies.  0; 1 when MAIL was refused
+ * (res set); -1 when the upstream failed (u->why set).
+ */
+static int
+mail_rcpts(struct upconn *u, const struct envelope *env,
+    const struct up_reply *ehlo, int pipelining, struct rcpts *rc,
+    struct up_result *res)
+{
+	struct up_reply	 r;
+	char		 cmd[8192], num[32];
+	size_t		 off = 0, i;
+
+	if (up_printf(u, cmd, sizeof(cmd), &off, "MAIL FROM:<%s>%s",
+	    env->from, "") == -1)
+		return -1;
+	if (env->size >= 0 && env->esmtp && has_ext(ehlo, "SIZE")) {
+		snprintf(num, sizeof(num), "%lld", env->size);
+		if (up_printf(u, cmd, sizeof(cmd), &off, " SIZE=%s%s", num,
+		    "") == -1)
+			return -1;
+	}
+	if (env->body != 0 && env->esmtp && has_ext(ehlo, "8BITMIME") &&
+	    up_printf(u, cmd, sizeof(cmd), &off, " BODY=%s%s",
+	    env->body == 8 ? "8BITMIME" : "7BIT", "") == -1)
+		return -1;
+	if (up_printf(u, cmd, sizeof(cmd), &off, "\r\n%s%s", "", "") == -1)
+		return -1;
+	if (pipelining) {
+		for (i = rc->next; i < env->nrcpt; i++) {
+			if (off > sizeof(cmd) - 600) {
+				if (up_write(u, cmd, off) == -1)
+					return -1;
+				off = 0;
+			}
+			if (up_printf(u, cmd, sizeof(cmd), &off,
+			    "RCPT TO:<%s>%s\r\n", env->rcpts[i], "") == -1)
+				return -1;
+		}
+	}
+	if (up_write(u, cmd, off) == -1 || up_reply(u, &r) == -1)
+		return -1;
+	if (r.code / 100 != 2) {
+		relay(res, &r, "sender refused");
+		return 1;
+	}
+	return rcpt_replies(u, env, pipelining, rc);
+}
+
+/* reconnect - a new connection for the same replay: 0 or -1 (u->why) */
+static int
+reconnect(const struct config *c, struct upconn *u)
+{
+	long	left = u->end - now_ms();
+	int	ct = c->upstream_connect_timeout;
+
+	close(u->fd);
+	linebuf_reset(&u->lb);
+	u->rcvtimeo = 0;
+	if (left < ct * 1000L)
+		ct = (int)(left / 1000);
+	if (ct < 1 || (u->fd = connect_timeout(c->smtp_ip, c->smtp_port, ct,
+	    &u->why)) == -1) {
+		if (ct < 1)
+			u->why = "replay deadline";
+		u->fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * replay - the dialogue proper; the caller owns the connection.  When
+ * the upstream gives up during the RCPTs after answering some (a hard
+ * error limit), the message cannot go in this replay; the recipients
+ * not yet answered are asked on a new connection (no DATA), so that the
+ * client's retry converges as it would with the upstream directly.
+ */
+static void
+replay(const struct config *c, struct upconn *u, const struct envelope *env,
+    struct transcript *tx, struct up_result *res)
+{
+	struct up_reply	 r, ehlo;
+	struct rcpts	 rc;
+	size_t		 start;
+	int		 pipelining, rv, learning = 0;
+
+	memset(&rc, 0, sizeof(rc));
+	upreply_init(&rc.first5);
+	upreply_init(&rc.first4);
+	for (;;) {
+		if (hello(u, env, &ehlo, res) == -1)
+			return;
+		pipelining = env->esmtp && has_ext(&ehlo, "PIPELINING");
+		start = rc.next;
+		if ((rv = mail_rcpts(u, env, &ehlo, pipelining, &rc, res)) == 1)
+			return;
+		if (rv == 0)
+			break;
+		if (rc.next == start || (rc.first5.code == 0 &&
+		    rc.first4.code == 0) || reconnect(c, u) == -1)
+			return set_unavailable(res, u->why);
+		learning = 1;
+	}
+	switch (upreply_rcpts(rc.nok, env->nrcpt, &rc.first5, &rc.first4,
+	    &res->reply)) {
+	case UP_RCPTS_REFUSED:
+		res->status = UP_REJECTED;
+		res->why = "every recipient refused";
+		return;
+	case UP_RCPTS_PARTIAL:
+		res->status = UP_PARTIAL;
+		res->why = "some recipients refused";
+		return;
+	case UP_RCPTS_ALL_OK:
+		break;
+	}
+	if (learning)	/* not reached: a refusal came before */
+		return set_unavailable(res, "closed the connection");
+
+	if (up_write(u, "DATA\r\n", 6) == -1 || up_reply(u, &r) == -1)
+		return set_unavailable(res, u->why);
+	if (r.code != 354)
+		return relay(res, &r, "DATA refused");
+	the_dot(u, env, tx, pipelining, res);
+}
+
+/*
+ * upstream_deliver - connect, replay, answer, QUIT.  res says what
+ * happened and carries the reply the client must hear; env->answer is
+ * told as soon as that is known, before the QUIT.
  */
 void
 upstream_deliver(const struct config *c, const struct envelope *env,
@@ -441,27 +594,41 @@ upstream_deliver(const struct config *c, const struct envelope *env,
 	struct upconn	u;
 	struct up_reply	r;
 	const char	*why = NULL;
+	long		 left;
+	int		 ct;
 
 	memset(res, 0, sizeof(*res));
 	memset(&u, 0, sizeof(u));
 	u.timeout = c->upstream_timeout;
-	if ((u.fd = connect_timeout(c->smtp_ip, c->smtp_port,
-	    c->upstream_connect_timeout, &why)) == -1) {
+	u.end = now_ms() + c->replay_timeout * 1000L;
+	ct = c->upstream_connect_timeout;
+	if ((left = u.end - now_ms()) < ct * 1000L)
+		ct = (int)(left / 1000);
+	if ((u.fd = connect_timeout(c->smtp_ip, c->smtp_port, ct,
+	    &why)) == -1) {
 		set_unavailable(res, why);
-		return;
+		goto answer;
 	}
 	if (linebuf_init(&u.lb, UP_BUF, 1) == -1) {
 		close(u.fd);
 		set_unavailable(res, "out of memory");
-		return;
+		goto answer;
 	}
-	replay(&u, env, tx, res);
-	if (res->status != UP_UNAVAILABLE) {
+	replay(c, &u, env, tx, res);
+	if (env->answer != NULL)
+		env->answer(env->arg, res);
+	/* inside DATA only closing aborts: "QUIT" would be data */
+	if (res->status != UP_UNAVAILABLE && res->status != UP_CLIENT_GONE) {
 		/* a polite end; its answer changes nothing */
 		u.timeout = u.timeout < 5 ? u.timeout : 5;
 		if (u.quit_sent || up_write(&u, "QUIT\r\n", 6) == 0)
 			(void)up_reply(&u, &r);
 	}
 	linebuf_free(&u.lb);
-	close(u.fd);
+	if (u.fd != -1)
+		close(u.fd);
+	return;
+answer:
+	if (env->answer != NULL)
+		env->answer(env->arg, res);
 }

@@ -8,17 +8,19 @@
 
 #include "config.h"
 #include "transcript.h"
+#include "upreply.h"
 
-#define UP_REPLY_MAX	4096	/* a relayed reply, all lines */
+#define UP_DOT_TIMEOUT	600	/* the dot's reply (RFC 5321 4.5.3.2.6) */
 
 enum up_status {
-	UP_DELIVERED,		/* upstream said 2xx to the final dot */
+	UP_DELIVERED,		/* upstream said 250 to the final dot */
 	UP_REJECTED,		/* a 4xx/5xx to relay to the client */
 	UP_PARTIAL,		/* some recipients refused: not sent */
-	UP_UNAVAILABLE		/* down, slow, closed or garbled */
+	UP_UNAVAILABLE,		/* down, slow, closed or garbled */
+	UP_CLIENT_GONE		/* the client left before the dot: aborted */
 };
 
-struct up_reply;
+struct up_result;
 
 struct envelope {
 	const char	*helo_line;	/* the client's HELO/EHLO line */
@@ -31,13 +33,11 @@ struct envelope {
 	size_t		 nrcpt;
 	/* told of each recipient upstream refused, by index; may be NULL */
 	void		(*refused)(void *, size_t, const struct up_reply *);
-	void		*arg;		/* for refused */
-};
-
-struct up_reply {
-	int	 code;			/* three-digit code */
-	size_t	 len;			/* octets in text */
-	char	 text[UP_REPLY_MAX];	/* all lines, each with CRLF */
+	void		*arg;		/* for refused, alive and answer */
+	/* right before the final dot: is the client still there? NULL: yes */
+	int		(*alive)(void *);
+	/* the result is known (before QUIT): answer the client; may be NULL */
+	void		(*answer)(void *, const struct up_result *);
 };
 
 struct up_result {
@@ -48,6 +48,5 @@ struct up_result {
 
 void	upstream_deliver(const struct config *, const struct envelope *,
 	    struct transcript *, struct up_result *);
-int	upstream_parse_line(const char *, size_t, int *, int *);
 
 #endif

@@ -125,8 +125,12 @@ worker_serve(const struct config *cfg, struct scoreboard *sb, int me,
 		s.abort = &worker_abort;
 		s.pp = &worker_pp;
 		s.reply_horizon = &sb->reply_horizon;
+		slot->replay_until = 0;
+		s.replaying = &slot->replay_until;
 		sigprocmask(SIG_SETMASK, sessmask, NULL);
 		session_run(&s);
+		if (!worker_abort)
+			slot->replay_until = 0;	/* else: exiting, spared */
 		slot->messages += s.messages;
 		session_free(&s);
 	}

@@ -36,6 +36,14 @@ Modes (--mode, repeatable or comma-separated):
   drip-at-dot       answer the final dot one octet every 0.4 s, in 16 s
   banner-fail       554 greeting
   multiline         every reply is multi-line
+  huge              every reply is about 64 KiB: 650 lines of 100 octets
+                    before its own final line
+  tempfail-rcpt=ADDR  452 4.2.2 <ADDR>: Mailbox full for that recipient
+  hangup-after-refusals=N  after the Nth refused RCPT, 421 and close
+                    (Postfix's smtpd_hard_error_limit)
+  slow-data=S       wait S seconds before the 354 to DATA
+  slow-dot=S        wait S seconds before answering the final dot
+  slow-quit=S       wait S seconds before the 221 to QUIT
 
 Bytes after DATA before the 354 are a pipelining violation in every mode.
 Standard library only; one thread per connection; SIGTERM exits 0.
@@ -53,9 +61,14 @@ HOST = "127.0.0.1"
 NAME = "sink.test"
 SIZE = 209715200
 
+TEMPFAIL_RCPT = set()
+NUMBERS = {}
 lock = threading.Lock()
 counter = [0]
 stopping = threading.Event()
+
+
+NUMERIC = ("hangup-after-refusals", "slow-data", "slow-dot", "slow-quit")
 
 
 def parse_modes(values):
@@ -68,6 +81,13 @@ def parse_modes(values):
                 continue
             if m.startswith("reject-rcpt="):
                 reject_rcpt.add(m.split("=", 1)[1].lower())
+                continue
+            if m.startswith("tempfail-rcpt="):
+                TEMPFAIL_RCPT.add(m.split("=", 1)[1].lower())
+                continue
+            k, _, val = m.partition("=")
+            if k in NUMERIC and val:
+                NUMBERS[k] = float(val)
                 continue
             if m not in (
                 "accept",
@@ -84,6 +104,7 @@ def parse_modes(values):
                 "drip-at-dot",
                 "banner-fail",
                 "multiline",
+                "huge",
             ):
                 raise SystemExit("sink.py: unknown mode %r" % m)
             modes.add(m)
@@ -104,6 +125,7 @@ class Session:
         self.buf = bytearray()
         self.greetings = []  # EHLO/HELO lines since the last message
         self.fresh = True  # False once a message has used self.greetings
+        self.refusals = 0  # RCPTs refused in this connection
         self.reset()
 
     # -- recording ----------------------------------------------------
@@ -146,6 +168,9 @@ class Session:
             first = lines[0].split(" ", 1)[0]
             enh = first + " " if first[:1].isdigit() and "." in first else ""
             lines = [lines[0], enh + NAME + " multiline end"]
+        if "huge" in self.modes:
+            filler = ["%s huge reply line %04d %s" % (NAME, k, "x" * 64) for k in range(650)]
+            lines = lines[:-1] + filler + lines[-1:]
         out = []
         for i, l in enumerate(lines):
             sep = " " if i == len(lines) - 1 else "-"
@@ -291,8 +316,18 @@ class Session:
                 return
             self.env.append(line)
             addr = path_of(arg)
+            limit = NUMBERS.get("hangup-after-refusals")
+            if limit is not None and self.refusals >= limit:
+                self.note("hanging up after %d refusals" % self.refusals)
+                self.send(421, "4.7.0 %s Error: too many errors" % NAME)
+                raise Closed()
             if "reject-all-rcpt" in self.modes or addr.lower() in self.reject_rcpt:
+                self.refusals += 1
                 self.send(550, "5.1.1 <%s>: User unknown" % addr)
+                return
+            if addr.lower() in TEMPFAIL_RCPT:
+                self.refusals += 1
+                self.send(452, "4.2.2 <%s>: Mailbox full" % addr)
                 return
             self.rcpts += 1
             self.send(250, "2.1.5 Ok")
@@ -308,6 +343,9 @@ class Session:
             if "reject-datacmd" in self.modes:
                 self.send(554, "5.5.1 Error: DATA refused by sink")
                 return
+            if "slow-data" in NUMBERS:
+                self.note("slow DATA")
+                stopping.wait(NUMBERS["slow-data"])
             self.send(354, "End data with <CR><LF>.<CR><LF>")
             self.data()
         elif verb == "RSET":
@@ -316,6 +354,9 @@ class Session:
         elif verb == "NOOP":
             self.send(250, "2.0.0 Ok")
         elif verb == "QUIT":
+            if "slow-quit" in NUMBERS:
+                self.note("slow QUIT")
+                stopping.wait(NUMBERS["slow-quit"])
             self.send(221, "2.0.0 Bye")
             raise Closed()
         else:
@@ -366,6 +407,9 @@ class Session:
                 except OSError:
                     break
             raise Closed()
+        if "slow-dot" in NUMBERS:
+            self.note("slow dot")
+            stopping.wait(NUMBERS["slow-dot"])
         if "tempfail-data" in self.modes:
             refuse("tempfailed")
             self.send(451, "4.3.0 Error: queue file write error")

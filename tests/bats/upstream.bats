@@ -158,11 +158,12 @@ EOF
 }
 
 # slow_dot MODE MAX: a sink in MODE that is slow to answer the final
-# dot; with upstream_timeout = 2 the client gets 451 4.4.1 within
-# 1.5 .. MAX seconds and nothing is delivered
+# dot; with replay_timeout = 2 (the dot waits for what is left of the
+# replay's deadline, not for upstream_timeout) the client gets 451
+# 4.4.1 within 1.5 .. MAX seconds and nothing is delivered
 slow_dot() {
 	start_sink "$1"
-	write_conf "upstream_timeout = 2"
+	write_conf "replay_timeout = 2" "upstream_timeout = 1"
 	start_daemon
 	local t0 t1
 	t0=$(now)
@@ -174,11 +175,11 @@ slow_dot() {
 	elapsed_between "$t0" "$t1" 1.5 "$2"
 }
 
-@test "upstream never answers the final dot: 451 4.4.1 after upstream_timeout" {
+@test "upstream never answers the final dot: 451 4.4.1 at the replay's deadline" {
 	slow_dot hang-at-dot 6
 }
 
-@test "upstream drips its reply to the dot: 451 4.4.1 after upstream_timeout, not later" {
+@test "upstream drips its reply to the dot: 451 4.4.1 at the replay's deadline, not later" {
 	# the sink would take 22 s to finish its reply
 	slow_dot drip-at-dot 8
 	grep -q 'timed out waiting for a reply' "$DAEMON_LOG" || fail "$(cat "$DAEMON_LOG")"

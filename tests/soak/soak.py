@@ -2,14 +2,20 @@
 """soak.py - chaos soak of greygated: nothing is lost, whatever happens.
 
 Runs the built greygated (-d, policy accept) in front of an in-process
-"chaos sink" that, message by message, at random accepts (250), tempfails
-(451), rejects (554), closes in the middle of its reply, or hangs past
-upstream_timeout.  CLIENTS threads send MESSAGES messages, one session
+"chaos sink" that, message by message, at random accepts (250), accepts
+with a 64 KiB multi-line reply or after a slow dot, tempfails (451),
+rejects (554, sometimes 64 KiB of it), closes in the middle of its reply,
+or hangs past the replay's deadline; it refuses recipients at random
+(550 or 452), so that messages are refused whole or in part, and now and
+then greets or answers EHLO with 64 KiB.  CLIENTS threads send MESSAGES messages, one session
 each, every one with its own Message-ID; meanwhile a chaos thread kill -9s
 a random worker now and then and sends SIGHUP to the master.
 
 Invariants checked at the end (exit 1 when one fails):
-  - every message the client got 250 for is one the sink accepted;
+  - every message the client got 250 for is one the sink accepted, and
+    every one the sink accepted got 250, but for those whose client lost
+    its connection (client-acknowledged == upstream-received);
+  - no message reached the sink twice;
   - no message the client was refused (4xx/5xx) reached the sink;
   - a message the sink accepted whose client lost its connection (a
     worker killed after the upstream's 250) is a possible duplicate:
@@ -38,17 +44,26 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 from free_ports import free_ports  # noqa: E402
 
 UPSTREAM_TIMEOUT = 2
+REPLAY_TIMEOUT = 3
+
+
+def huge(code, last):
+    """A reply of about 64 KiB: 650 lines of 100 octets, then last."""
+    body = b"".join(b"%d-chaos huge line %04d %s\r\n" % (code, i, b"y" * 76)
+                    for i in range(650))
+    return body + b"%d %s\r\n" % (code, last)
 
 
 class ChaosSink:
     """An SMTP server on 127.0.0.1 whose reply to each final dot is random."""
 
-    OUTCOMES = [("accept", 60), ("tempfail", 10), ("reject", 10),
-                ("cut", 10), ("hang", 10)]
+    OUTCOMES = [("accept", 45), ("huge", 10), ("slow", 8), ("tempfail", 8),
+                ("reject", 7), ("huge-reject", 5), ("cut", 8), ("hang", 9)]
 
     def __init__(self, port):
         self.lock = threading.Lock()
         self.accepted = set()      # Message-IDs answered with a whole 250
+        self.times = {}            # Message-ID -> times accepted
         self.outcomes = {}         # outcome -> count
         self.stop = threading.Event()
         self.ls = socket.socket()
@@ -82,18 +97,34 @@ class ChaosSink:
         c.settimeout(30)
         f = c.makefile("rb")
         try:
-            c.sendall(b"220 chaos.test ESMTP chaos\r\n")
+            if random.randrange(20) == 0:
+                c.sendall(huge(220, b"chaos.test ESMTP chaos"))
+            else:
+                c.sendall(b"220 chaos.test ESMTP chaos\r\n")
             while True:
                 line = f.readline(4096)
                 if not line:
                     return
                 verb = line[:4].upper()
                 if verb == b"EHLO":
-                    c.sendall(b"250-chaos.test\r\n250-PIPELINING\r\n"
-                              b"250 8BITMIME\r\n")
+                    if random.randrange(20) == 0:
+                        c.sendall(huge(250, b"8BITMIME"))
+                    else:
+                        c.sendall(b"250-chaos.test\r\n250-PIPELINING\r\n"
+                                  b"250 8BITMIME\r\n")
                 elif verb == b"HELO":
                     c.sendall(b"250 chaos.test\r\n")
-                elif verb in (b"MAIL", b"RCPT", b"RSET", b"NOOP"):
+                elif verb == b"RCPT":
+                    r = random.randrange(100)
+                    if r < 6:
+                        c.sendall(b"550 5.1.1 chaos: no such user\r\n")
+                    elif r < 9:
+                        c.sendall(b"452 4.2.2 chaos: mailbox full\r\n")
+                    elif r < 11:
+                        c.sendall(huge(550, b"5.1.1 chaos: no such user"))
+                    else:
+                        c.sendall(b"250 2.1.5 Ok\r\n")
+                elif verb in (b"MAIL", b"RSET", b"NOOP"):
                     c.sendall(b"250 2.0.0 Ok\r\n")
                 elif verb == b"DATA":
                     c.sendall(b"354 go ahead\r\n")
@@ -127,11 +158,20 @@ class ChaosSink:
         what = self.pick()
         with self.lock:
             self.outcomes[what] = self.outcomes.get(what, 0) + 1
-        if what == "accept":
+        if what == "slow":
+            # a slow dot, answered within the replay's deadline
+            if self.stop.wait(random.uniform(0.3, 1.2)):
+                return False
+        if what in ("accept", "huge", "slow"):
             # recorded before the 250 leaves: a 250 is always on record
             with self.lock:
                 self.accepted.add(mid)
-            c.sendall(b"250 2.0.0 Ok: queued\r\n")
+                self.times[mid] = self.times.get(mid, 0) + 1
+            c.sendall(huge(250, b"2.0.0 Ok: queued") if what == "huge"
+                      else b"250 2.0.0 Ok: queued\r\n")
+            return True
+        if what == "huge-reject":
+            c.sendall(huge(554, b"5.7.1 chaos reject"))
             return True
         if what == "tempfail":
             c.sendall(b"451 4.3.0 chaos tempfail\r\n")
@@ -142,14 +182,17 @@ class ChaosSink:
         if what == "cut":
             c.sendall(b"25")             # half a reply, then gone
             return False
-        # hang: past greygated's upstream_timeout, then gone
-        self.stop.wait(UPSTREAM_TIMEOUT + 1.5)
+        # hang: past greygated's replay deadline, then gone
+        self.stop.wait(REPLAY_TIMEOUT + 1.5)
         return False
 
 
 def send_one(port, mid, results, lock):
     """One session, one message; its outcome in results[mid]."""
-    body = ("From: soak@example.com\r\nTo: rcpt@example.org\r\n"
+    # recipients of their own: a remembered refusal concerns one message
+    tag = mid.strip("<>").split("@")[0]
+    r1, r2 = "r-%s@example.org" % tag, "o-%s@example.org" % tag
+    body = ("From: soak@example.com\r\nTo: %s, %s\r\n" % (r1, r2) +
             "Message-ID: %s\r\nSubject: soak\r\n\r\n" % mid +
             ("x" * 70 + "\r\n") * 14)
     try:
@@ -160,7 +203,9 @@ def send_one(port, mid, results, lock):
             if code != 250:
                 what = "refused"
             else:
-                code, _ = s.rcpt("rcpt@example.org")
+                code, _ = s.rcpt(r1)
+                if code == 250:
+                    code, _ = s.rcpt(r2)
                 if code != 250:
                     what = "refused"
                 else:
@@ -295,6 +340,7 @@ spool_dir = "%s/spool"
 policy = "accept"
 upstream_connect_timeout = 3
 upstream_timeout = %d
+replay_timeout = %d
 inactivity_timeout = 30
 shutdown_timeout = 5
 start_workers = 10
@@ -303,7 +349,7 @@ max_spare_workers = 20
 max_workers = 60
 max_connections_per_ip = 0
 greylist { store = "sqlite:%s/db/greylist.db" }
-""" % (port, sink_port, tmp, tmp, UPSTREAM_TIMEOUT, tmp))
+""" % (port, sink_port, tmp, tmp, UPSTREAM_TIMEOUT, REPLAY_TIMEOUT, tmp))
     sink = ChaosSink(sink_port)
     log = open(os.path.join(tmp, "daemon.log"), "w")
     d = subprocess.Popen([a.greygated, "-d", "-f", conf], stdout=log,
@@ -355,9 +401,11 @@ greylist { store = "sqlite:%s/db/greylist.db" }
         cut = {m for m, w in results.items() if w == "cut"}
         with sink.lock:
             accepted = set(sink.accepted)
+            twice = sorted(m for m, n in sink.times.items() if n > 1)
         lost = got250 - accepted
         wrongly = refused & accepted
         dups = cut & accepted
+        unacked = accepted - got250 - cut
         print("soak: %d messages, %d clients, %.1f s; %d workers killed, "
               "%d SIGHUP" % (len(results), a.clients, took,
                               counts["killed"], counts["sighup"]))
@@ -378,6 +426,11 @@ greylist { store = "sqlite:%s/db/greylist.db" }
         if wrongly:
             failures.append("refused to the client but delivered: %s" %
                             sorted(wrongly)[:10])
+        if unacked:
+            failures.append("delivered, the client not told 250: %s" %
+                            sorted(unacked)[:10])
+        if twice:
+            failures.append("delivered twice: %s" % twice[:10])
         if counts["killed"] == 0 or counts["sighup"] == 0:
             failures.append("the chaos did not happen: %s" % counts)
         if d.poll() is not None:

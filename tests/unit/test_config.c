@@ -79,6 +79,8 @@ test_defaults(void)
 	is_int(c->smtp_port, 25, "smtp_port");
 	is_int(c->upstream_connect_timeout, 30, "upstream_connect_timeout");
 	is_int(c->upstream_timeout, 300, "upstream_timeout");
+	is_int(c->replay_timeout, 540, "replay_timeout");
+	is_int(c->greylist.refusal_expire, 432000, "greylist refusal_expire");
 	is_str(c->user, "greygate", "user");
 	is_str(c->group, "greygate", "group");
 	is_str(c->chroot, "", "chroot");
@@ -339,6 +341,10 @@ static const struct {
 	    "upstream_timeout" },
 	{ "upstream_timeout 3601", "upstream_timeout = 3601\n", 1,
 	    "upstream_timeout" },
+	{ "replay_timeout 601", "replay_timeout = 601\n", 1,
+	    "replay_timeout" },
+	{ "greylist refusal_expire 59", "greylist {\n  refusal_expire = 59\n}\n",
+	    2, "refusal_expire" },
 	{ "spill_threshold 4095", "spill_threshold = 4095\n", 1,
 	    "spill_threshold" },
 	{ "spill_threshold 1073741825", "spill_threshold = 1073741825\n", 1,

@@ -629,8 +629,14 @@ test_check_cached(void)
 	enum gl_result	 got = GL_ERROR;
 
 	st = fresh_store();
-	is_int(store_reply_put(st, net, S, R, "550 5.1.1 no such user",
-	    T0 + 3600), 0, "%s: cached: a reply put", be);
+	/* refusals are kept by (sender, rcpt), whatever the network */
+	is_int(store_reply_put(st, STORE_REPLY_NET, S, R,
+	    "550 5.1.1 no such user", T0 + 3600), 0, "%s: cached: a reply put",
+	    be);
+	buf[0] = '\0';
+	is_int(greylist_check_cached(st, &p, "198.51.100.0/24", S, R, T0, buf,
+	    sizeof(buf), &got), 1, "%s: cached: from another network too",
+	    be);
 	buf[0] = '\0';
 	is_int(greylist_check_cached(st, &p, net, S, R, T0, buf, sizeof(buf),
 	    &got), 1, "%s: cached: the reply wins", be);

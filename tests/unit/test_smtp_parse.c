@@ -451,10 +451,13 @@ static const struct data_case data_cases[] = {
 	    B("12345678\r\n"), 13, 10, 100000 },
 	{ "line of maxline+1", B("123456789" TAIL), 1, DS_LONGLINE,
 	    B("123456789\r\n"), 14, 10, 100000 },
-	{ "stuffed line of exactly maxline", B("..234567" TAIL), 1, 0,
-	    B("..234567\r\n"), 13, 10, 100000 },
-	{ "stuffed line of maxline+1", B("..2345678" TAIL), 1, DS_LONGLINE,
+	/* RFC 5321 4.5.3.1.6: the transparency dot is not counted */
+	{ "stuffed line of exactly maxline", B("..2345678" TAIL), 1, 0,
 	    B("..2345678\r\n"), 14, 10, 100000 },
+	{ "stuffed line of maxline+1", B("..23456789" TAIL), 1, DS_LONGLINE,
+	    B("..23456789\r\n"), 15, 10, 100000 },
+	{ "stuffed line, bare CR after the dot", B(".\r345678" TAIL), 1,
+	    DS_BARE, B(".\r345678\r\n"), 13, 10, 100000 },
 	{ "long line then short", B("1234567890abc\r\nok" TAIL), 1,
 	    DS_LONGLINE, B("1234567890abc\r\nok\r\n"), 22, 10, 100000 },
 

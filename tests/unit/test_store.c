@@ -9,7 +9,15 @@
  */
 #include <sys/stat.h>
 
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <netinet/in.h>
+
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -954,6 +962,132 @@ test_redis(void)
 	redis_cleanup(&ra);
 }
 
+/*
+ * resp_command - a whole RESP array of bulk strings at buf: its length,
+ * its first element in verb (upper-cased, cut); 0 while incomplete.
+ */
+static size_t
+resp_command(const char *buf, size_t len, char *verb, size_t vlen)
+{
+	const char	*p = buf, *e = buf + len, *nl;
+	long		 n, k, i;
+	size_t		 j;
+
+	if (len < 1 || *p != '*' || (nl = memchr(p, '\n', len)) == NULL)
+		return 0;
+	n = strtol(p + 1, NULL, 10);
+	p = nl + 1;
+	for (i = 0; i < n; i++) {
+		if (p >= e || *p != '$' || (nl = memchr(p, '\n',
+		    (size_t)(e - p))) == NULL)
+			return 0;
+		k = strtol(p + 1, NULL, 10);
+		p = nl + 1;
+		if (e - p < k + 2)
+			return 0;
+		if (i == 0) {
+			for (j = 0; j < vlen - 1 && j < (size_t)k; j++)
+				verb[j] = (char)toupper((unsigned char)p[j]);
+			verb[j] = '\0';
+		}
+		p += k + 2;
+	}
+	return (size_t)(p - buf);
+}
+
+/*
+ * fake_redis - a server that answers SCRIPT LOAD and nothing else: on
+ * any other command it closes the connection, as a server that ran it
+ * and died before its reply.  Each such command is counted by a byte on
+ * cnt.  Runs until killed.
+ */
+static void
+fake_redis(int ls, int cnt)
+{
+	static const char sha[] =
+	    "$40\r\n0123456789012345678901234567890123456789\r\n";
+	char	buf[65536], verb[16];
+	ssize_t	n;
+	size_t	len, used;
+	int	fd, gone;
+
+	for (;;) {
+		if ((fd = accept(ls, NULL, NULL)) == -1)
+			_exit(1);
+		len = 0;
+		gone = 0;
+		while (!gone && (n = read(fd, buf + len, sizeof(buf) - len)) >
+		    0) {
+			len += (size_t)n;
+			while ((used = resp_command(buf, len, verb,
+			    sizeof(verb))) > 0) {
+				if (strcmp(verb, "SCRIPT") != 0) {
+					(void)write(cnt, "x", 1);
+					gone = 1;
+					break;
+				}
+				(void)write(fd, sha, sizeof(sha) - 1);
+				memmove(buf, buf + used, len - used);
+				len -= used;
+			}
+		}
+		close(fd);
+	}
+}
+
+/*
+ * A script that changes state is never sent twice: when the connection
+ * is lost after it went out, it may have run (issue 12).
+ */
+static void
+test_redis_once(void)
+{
+	struct sockaddr_in	 sin;
+	struct store_rec	 w = { 1000, 1000, 1, 2000000000 };
+	struct store		*st;
+	socklen_t		 slen = sizeof(sin);
+	char			 fspec[64], err[512], c;
+	pid_t			 pid;
+	int			 ls, p[2], n = 0, fl;
+
+	if (!store_redis_built())
+		return;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((ls = socket(AF_INET, SOCK_STREAM, 0)) == -1 || bind(ls,
+	    (struct sockaddr *)&sin, sizeof(sin)) == -1 || listen(ls, 8) ==
+	    -1 || getsockname(ls, (struct sockaddr *)&sin, &slen) == -1 ||
+	    pipe(p) == -1) {
+		ok(0, "redis once: a fake server");
+		return;
+	}
+	if ((pid = fork()) == 0) {
+		close(p[0]);
+		fake_redis(ls, p[1]);
+	}
+	close(ls);
+	close(p[1]);
+	snprintf(fspec, sizeof(fspec), "redis://127.0.0.1:%d/0",
+	    ntohs(sin.sin_port));
+	st = store_open_with(fspec, NULL, err, sizeof(err));
+	ok(st != NULL, "redis once: opened (%s)", st ? "" : err);
+	if (st != NULL) {
+		is_int(store_client_put(st, "192.0.2.0/24", &w), -1,
+		    "redis once: the connection lost after the script: "
+		    "an error");
+		store_close(st);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	fl = fcntl(p[0], F_GETFL);
+	(void)fcntl(p[0], F_SETFL, fl | O_NONBLOCK);
+	while (read(p[0], &c, 1) == 1)
+		n++;
+	close(p[0]);
+	is_int(n, 1, "redis once: the script was sent once, not again");
+}
+
 int
 main(void)
 {
@@ -977,6 +1111,7 @@ main(void)
 	test_open_errors();
 	test_redis_spec();
 	test_redis();
+	test_redis_once();
 	tmp_cleanup();
 	return tap_done();
 }
