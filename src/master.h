@@ -32,6 +32,7 @@ struct slot {
 	struct ipaddr	 client;	/* client of the session in progress */
 	unsigned long	 sessions;	/* sessions served */
 	unsigned long	 messages;	/* messages delivered */
+	unsigned long	 tls_sessions;	/* sessions that started TLS */
 };
 
 struct scoreboard {

@@ -122,9 +122,11 @@ worker_serve(const struct config *cfg, struct scoreboard *sb, int me,
 		s.abort = &worker_abort;
 		s.pp = &worker_pp;
 		s.reply_horizon = &sb->reply_horizon;
+		s.tls_ctx = cfg->tls_ctx;	/* loaded by the master */
 		sigprocmask(SIG_SETMASK, sessmask, NULL);
 		session_run(&s);
 		slot->messages += s.messages;
+		slot->tls_sessions += s.tls;
 		session_free(&s);
 	}
 	close(fd);
