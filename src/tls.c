@@ -22,6 +22,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "tls.h"
 
@@ -86,7 +87,7 @@ tls_ctx_new(const struct tls_params *p, char *err, size_t errlen)
 {
 	struct tls_ctx	*t;
 	SSL_CTX		*ctx;
-	EVP_PKEY	*dh = NULL;
+	EVP_PKEY	*dh = NULL, *key = NULL;
 	BIO		*bio;
 	char		 why[256];
 	int		 i, lo = -1, hi = -1;
@@ -131,17 +132,29 @@ tls_ctx_new(const struct tls_params *p, char *err, size_t errlen)
 		    p->cert_file, tls_why(why, sizeof(why)));
 		goto fail;
 	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, p->key_file,
-	    SSL_FILETYPE_PEM) != 1) {
+	/* read apart from its use, so that a mismatch is told as one */
+	if ((bio = BIO_new_file(p->key_file, "r")) != NULL) {
+		key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+		BIO_free(bio);
+	}
+	if (key == NULL) {
 		(void)snprintf(err, errlen, "tls_key_file %s: %s",
 		    p->key_file, tls_why(why, sizeof(why)));
 		goto fail;
 	}
-	if (SSL_CTX_check_private_key(ctx) != 1) {
+	if (X509_check_private_key(SSL_CTX_get0_certificate(ctx), key) != 1) {
 		(void)snprintf(err, errlen, "tls_key_file %s does not match "
 		    "the certificate of tls_cert_file %s", p->key_file,
 		    p->cert_file);
 		ERR_clear_error();
+		EVP_PKEY_free(key);
+		goto fail;
+	}
+	i = SSL_CTX_use_PrivateKey(ctx, key);
+	EVP_PKEY_free(key);	/* the context holds its own reference */
+	if (i != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+		(void)snprintf(err, errlen, "tls_key_file %s: %s",
+		    p->key_file, tls_why(why, sizeof(why)));
 		goto fail;
 	}
 	if (p->ciphers[0] != '\0' &&
