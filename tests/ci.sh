@@ -21,7 +21,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends \
 	    build-essential autoconf automake pkg-config \
-	    libbsd-dev libconfuse-dev libsqlite3-dev libhiredis-dev \
+	    libbsd-dev libconfuse-dev libsqlite3-dev libhiredis-dev libssl-dev \
+	    openssl ssl-cert testssl.sh libio-socket-ssl-perl \
 	    bats swaks postfix python3 valgrind mandoc procps sqlite3 lcov \
 	    redis-server \
 	    adduser clang libclang-rt-14-dev cppcheck clang-tidy \
@@ -86,6 +87,9 @@ if [ -n "$out" ]; then
 	echo "$out"
 	exit 1
 fi
+
+echo "=== testssl.sh against STARTTLS (make testssl)"
+(cd "$top/_build/plain" && make testssl)
 
 echo "=== cppcheck and clang-tidy on src/ (make lint)"
 (cd "$top/_build/plain" && make lint)

@@ -31,6 +31,11 @@ tls_conf() {
 		"tls_key_file = \"$T/server.key\"" "$@"
 }
 
+teardown() {
+	stop_postfix_sender
+	common_teardown
+}
+
 setup() {
 	common_setup
 	make_cert server
@@ -420,4 +425,128 @@ wait_for_new_cert() {
 	exec 5>&-
 	echo "# worker $w: Anonymous ${before} kB idle, ${during} kB in a TLS session: +$((during - before)) kB" >&3
 	[ $((during - before)) -le 400 ] || fail "a TLS session costs $((during - before)) kB"
+}
+
+# postfix_sender - a private Postfix instance under $T/pf (postfix -c)
+# whose only route is greygate on $PORT, with smtp_tls_security_level
+# = encrypt; its log is $T/pf/maillog
+postfix_sender() {
+	PF=$T/pf
+	mkdir -p "$PF/etc" "$PF/queue" "$PF/data"
+	chown postfix "$PF/data"
+	cat >"$PF/etc/main.cf" <<EOC
+compatibility_level = 3.6
+queue_directory = $PF/queue
+data_directory = $PF/data
+command_directory = /usr/sbin
+daemon_directory = /usr/lib/postfix/sbin
+shlib_directory = /usr/lib/postfix
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = sender.example
+mydomain = sender.example
+myorigin = sender.example
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+maillog_file_prefixes = $T
+maillog_file = $PF/maillog
+smtp_dns_support_level = disabled
+disable_dns_lookups = yes
+alias_maps =
+alias_database =
+relayhost = [127.0.0.1]:$PORT
+smtp_tls_security_level = encrypt
+smtp_tls_loglevel = 1
+smtp_helo_name = sender.example
+EOC
+	cat >"$PF/etc/master.cf" <<EOC
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+showq     unix  n       -       n       -       -       showq
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+EOC
+	postfix -c "$PF/etc" start >"$T/postfix-start.log" 2>&1 </dev/null 3>&- || {
+		cat "$T/postfix-start.log" "$PF/maillog" 2>/dev/null
+		fail "postfix did not start"
+	}
+	PF_STARTED=1
+}
+
+stop_postfix_sender() {
+	[ -n "${PF_STARTED:-}" ] || return 0
+	local pid i
+	pid=$(tr -d ' ' <"$PF/queue/pid/master.pid" 2>/dev/null) || true
+	postfix -c "$PF/etc" stop >/dev/null 2>&1 </dev/null 3>&- || true
+	for ((i = 0; i < 100; i++)); do
+		[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	[ -z "$pid" ] || kill -KILL "$pid" 2>/dev/null || true
+	PF_STARTED=
+}
+
+@test "Postfix with smtp_tls_security_level = encrypt delivers through greygate over TLS" {
+	command -v postfix >/dev/null || skip "postfix is not installed"
+	[ "$(id -u)" -eq 0 ] || skip "a private Postfix needs root"
+	start_sink
+	start_daemon
+	postfix_sender
+	printf 'Subject: from Postfix\r\n\r\nencrypted or not at all\r\n' |
+		sendmail -C "$PF/etc" -f alice@sender.example bob@example.org ||
+		{ stop_postfix_sender; fail "sendmail failed"; }
+	local ok=
+	wait_for_grep 'status=sent' "$PF/maillog" 30 && ok=1
+	stop_postfix_sender
+	[ -n "$ok" ] || fail "not sent: $(cat "$PF/maillog")"
+	grep -Eq "(Verified|Untrusted|Anonymous) TLS connection established to 127\.0\.0\.1\[127\.0\.0\.1\]:$PORT: TLSv1\.[23]" \
+		"$PF/maillog" || fail "no TLS in the Postfix log: $(cat "$PF/maillog")"
+	expect_delivered 1
+	grep -q '^encrypted or not at all' "$SINK_DIR/0001.msg" || fail "$(cat "$SINK_DIR/0001.msg")"
+	grep -Eq 'helo=sender.example from=<alice@sender.example> .* action=pass .* tls=TLSv1\.[23]/' \
+		"$DAEMON_LOG" || fail "$(cat "$DAEMON_LOG")"
+}
+
+@test "valgrind: a TLS session, garbage for a ClientHello and the injection, no memory error" {
+	command -v valgrind >/dev/null || skip "valgrind is not installed"
+	tls_conf "start_workers = 1" "min_spare_workers = 1" "max_spare_workers = 2" \
+		"inactivity_timeout = 30"
+	start_sink
+	mkdir -p "$T/vg"
+	chmod 777 "$T/vg"
+	"$GREYGATED" -d -f "$CONF" >"$DAEMON_LOG" 2>&1 3>&- </dev/null &
+	DAEMON_PID=$!
+	wait_listening "$PORT" 60 || fail "not listening: $(cat "$DAEMON_LOG")"
+	stop_daemon
+	# the same under valgrind: every process of the daemon, one log each
+	valgrind -q --trace-children=yes --child-silent-after-fork=no \
+		--leak-check=no --error-exitcode=99 --log-file="$T/vg/%p.log" \
+		"$GREYGATED" -d -f "$CONF" >"$DAEMON_LOG" 2>&1 3>&- </dev/null &
+	DAEMON_PID=$!
+	DAEMON_STOPPED=
+	wait_listening "$PORT" 60 || fail "not listening under valgrind: $(cat "$DAEMON_LOG")"
+	TLSCLIENT_TIMEOUT=60 run $TLSCLIENT smtplib "$PORT" alice@example.com bob@example.org "$T/message"
+	expect_line "data: 250 2.0.0 Ok: queued as 0001"
+	TLSCLIENT_TIMEOUT=60 run $TLSCLIENT garbage "$PORT"
+	expect_line "-- closed"
+	TLSCLIENT_TIMEOUT=60 run $TLSCLIENT inject "$PORT"
+	expect_line "-- closed"
+	stop_daemon 60
+	expect_same_bytes "$T/message" "$SINK_DIR/0001.msg"
+	local f
+	for f in "$T"/vg/*.log; do
+		[ ! -s "$f" ] || fail "valgrind: $(cat "$f")"
+	done
 }
