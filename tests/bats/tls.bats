@@ -526,12 +526,9 @@ stop_postfix_sender() {
 	start_sink
 	mkdir -p "$T/vg"
 	chmod 777 "$T/vg"
-	"$GREYGATED" -d -f "$CONF" >"$DAEMON_LOG" 2>&1 3>&- </dev/null &
-	DAEMON_PID=$!
-	wait_listening "$PORT" 60 || fail "not listening: $(cat "$DAEMON_LOG")"
-	stop_daemon
-	# the same under valgrind: every process of the daemon, one log each
-	valgrind -q --trace-children=yes --child-silent-after-fork=no \
+	# every process of the daemon, one log each; the workers are not
+	# root and cannot remove vgdb's fifos: no vgdb
+	valgrind -q --trace-children=yes --child-silent-after-fork=no --vgdb=no \
 		--leak-check=no --error-exitcode=99 --log-file="$T/vg/%p.log" \
 		"$GREYGATED" -d -f "$CONF" >"$DAEMON_LOG" 2>&1 3>&- </dev/null &
 	DAEMON_PID=$!
