@@ -22,13 +22,17 @@ trap cleanup EXIT INT TERM
 set -- $(python3 "$srcdir/tests/free_ports.py" 2)
 port=$1 upstream=$2
 
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=greygate test CA" \
+# a certificate as a public CA would issue it (a year, revocation URIs
+# that nothing fetches): testssl then judges greygate, not the test CA
+openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=greygate test CA" \
 	-keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
 openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
 	-keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$d/ext"
+printf '%s\n' 'subjectAltName=DNS:localhost,IP:127.0.0.1' 'extendedKeyUsage=serverAuth' \
+	'crlDistributionPoints=URI:http://crl.example.invalid/ca.crl' \
+	'authorityInfoAccess=OCSP;URI:http://ocsp.example.invalid/' >"$d/ext"
 openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
-	-CAcreateserial -days 2 -sha256 -extfile "$d/ext" -out "$d/server.pem" 2>/dev/null
+	-CAcreateserial -days 365 -sha256 -extfile "$d/ext" -out "$d/server.pem" 2>/dev/null
 chmod 600 "$d/server.key"
 mkdir -p "$d/spool"
 [ "$(id -u)" -ne 0 ] || chown greygate "$d/spool"

@@ -28,8 +28,9 @@
 #      connect at once, each waits for its greeting, sends EHLO and holds
 #      on; all must be answered.  The master's own CPU time is printed.
 #
-# Usage: tests/bench/bench.sh [--quick] [--reps R] [--greygated PATH]
+# Usage: tests/bench/bench.sh [--quick] [--tls-only] [--reps R] [--greygated PATH]
 #   --quick      smaller counts, one repetition, 100 latency samples (~1 min)
+#   --tls-only   only the STARTTLS cell (5.)
 #   --greygated  the daemon to test [$top_builddir/src/greygated, else
 #                ./src/greygated, else _build/rel/src/greygated]
 # Exit status: 0 when every run delivered exactly, 1 otherwise, 2 on a
@@ -40,11 +41,13 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRCDIR=$(cd "$HERE/../.." && pwd)
 QUICK=0
+TLS_ONLY=0
 REPS=3
 GREYGATED=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) QUICK=1; shift ;;
+	--tls-only) TLS_ONLY=1; shift ;;
 	--reps) REPS=$2; shift 2 ;;
 	--greygated) GREYGATED=$2; shift 2 ;;
 	-h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -245,6 +248,7 @@ echo "# greygated: $GREYGATED ($(git -C "$SRCDIR" describe --always --dirty 2>/d
 echo "# sink: smtp-sink -c 127.0.0.1:$SINK_PORT; load: smtp-source -s CONC -m N -l SIZE, 1 recipient, one message per session"
 echo "# reps=$REPS; N=$N1K at 1 KiB, $N100K at 100 KiB; msg/s = messages counted at the sink / (smtp-source start .. sink has all N)"
 
+if [ $TLS_ONLY = 0 ]; then
 start_gg acc "$P_ACC" accept 150
 start_gg grey "$P_GREY" greylist 150 'allowed_senders = {}
 	allowed_domains = {"bench.example"}'
@@ -314,6 +318,7 @@ else
 	echo "worker that relayed a $((BIG / 1048576)) MiB message: not found"; FAILED=1
 fi
 stop_gg acc
+fi
 
 # -------------------------------------------------------------- STARTTLS --
 # tls_run NAME PORT ROOTPID: one load through STARTTLS; one result line
@@ -407,6 +412,7 @@ else
 fi
 
 # ---------------------------------------------------------- slow sessions --
+if [ $TLS_ONLY = 0 ]; then
 echo
 echo "# 200 concurrent slow sessions (EHLO, then hold 2 s); max_workers 200, start_workers 20, min_spare_workers 10"
 start_gg slow "$P_SLOW" accept 200
@@ -416,6 +422,7 @@ $CLIENT slow 127.0.0.1 "$P_SLOW" --n 200 --hold 2 --deadline 60 || FAILED=1
 m1=$(own_ticks "${GGPID[slow]}"); t1=$(date +%s%N)
 echo "master CPU during the phase: $(( (m1 - m0) * 1000 / HZ )) ms in $(( (t1 - t0) / 1000000 )) ms; workers now: $(workers_of "${GGPID[slow]}" | wc -l)"
 stop_gg slow
+fi
 
 echo
 echo "# elapsed ${SECONDS}s"
