@@ -7,7 +7,7 @@
 # Usage: tests/testssl.sh GREYGATED [TIMEOUT_SECONDS]
 set -eu
 greygated=$1
-limit=${2:-1200}
+limit=${2:-3600}
 srcdir=$(cd "$(dirname "$0")/.." && pwd)
 command -v testssl >/dev/null || { echo "testssl is not installed" >&2; exit 77; }
 d=$(mktemp -d /tmp/greygate-testssl.XXXXXX)
