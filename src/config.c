@@ -21,6 +21,7 @@
 #include "log.h"
 #include "smtp_parse.h"
 #include "store.h"
+#include "tls.h"
 
 #define DEFAULT_STORE	"sqlite:" LOCALSTATEDIR "/lib/greygate/greylist.db"
 #define DEFAULT_PIDFILE	RUNSTATEDIR "/greygate/greygated.pid"
@@ -87,6 +88,13 @@ static cfg_opt_t opts[] = {
 	CFG_STR_LIST("whitelist_recipients", "{}", CFGF_NONE),
 	CFG_STR("syslog_facility", "mail", CFGF_NONE),
 	CFG_STR("greylist_log", "", CFGF_NONE),
+	CFG_STR("tls", "", CFGF_NONE),
+	CFG_STR("tls_cert_file", "", CFGF_NONE),
+	CFG_STR("tls_key_file", "", CFGF_NONE),
+	CFG_STR_LIST("tls_protocols", "{\"TLSv1.2\", \"TLSv1.3\"}",
+	    CFGF_NONE),
+	CFG_STR("tls_ciphers", "", CFGF_NONE),
+	CFG_STR("tls_dh", "", CFGF_NONE),
 	CFG_SEC("greylist", greylist_opts, CFGF_NONE),
 	CFG_END()
 };
@@ -363,7 +371,10 @@ valid_str(cfg_t *cfg, cfg_opt_t *opt)
 				snprintf(why, sizeof(why), "%s: \"%s\" is not "
 				    "a numeric IPv4 or IPv6 address", name, v);
 		} else if (strcmp(name, "chroot") == 0 ||
-		    strcmp(name, "greylist_log") == 0) {
+		    strcmp(name, "greylist_log") == 0 ||
+		    strcmp(name, "tls_cert_file") == 0 ||
+		    strcmp(name, "tls_key_file") == 0 ||
+		    strcmp(name, "tls_dh") == 0) {
 			if (*v != '\0' && *v != '/')
 				snprintf(why, sizeof(why), "%s must be an "
 				    "absolute path", name);
@@ -382,6 +393,19 @@ valid_str(cfg_t *cfg, cfg_opt_t *opt)
 			if (strcmp(v, "tempfail") && strcmp(v, "accept"))
 				snprintf(why, sizeof(why), "on_error must be "
 				    "tempfail or accept, not \"%s\"", v);
+		} else if (strcmp(name, "tls") == 0) {
+			if (strcmp(v, "off") && strcmp(v, "may"))
+				snprintf(why, sizeof(why), "tls must be off "
+				    "or may, not \"%s\"", v);
+		} else if (strcmp(name, "tls_protocols") == 0) {
+			if (tls_protocol_valid(v) == -1)
+				snprintf(why, sizeof(why), "tls_protocols: "
+				    "\"%s\" is not TLSv1, TLSv1.1, TLSv1.2 or "
+				    "TLSv1.3", v);
+		} else if (strcmp(name, "tls_ciphers") == 0) {
+			if (strpbrk(v, " \t\r\n") != NULL)
+				snprintf(why, sizeof(why), "tls_ciphers: an "
+				    "OpenSSL cipher list, no white space");
 		} else if (strcmp(name, "syslog_facility") == 0) {
 			if (log_facility(v) == -1)
 				snprintf(why, sizeof(why), "unknown syslog "
@@ -576,6 +600,14 @@ cross_check(struct config *c)
 		conf_fail(pair_line("retry_window", "delay"), "retry_window "
 		    "(%d) must exceed delay (%d)", c->greylist.retry_window,
 		    c->greylist.delay);
+	if ((c->tls_cert_file[0] == '\0') != (c->tls_key_file[0] == '\0'))
+		conf_fail(pair_line("tls_cert_file", "tls_key_file"),
+		    "tls_cert_file and tls_key_file are set together");
+	else if (c->tls == TLS_MAY && c->tls_cert_file[0] == '\0')
+		conf_fail(key_line("tls"), "tls = may needs tls_cert_file and "
+		    "tls_key_file");
+	if (c->tls_protocols.n == 0)
+		conf_fail(key_line("tls_protocols"), "tls_protocols is empty");
 	if (c->chroot[0] != '\0') {
 		n = strlen(c->chroot);
 		while (n > 1 && c->chroot[n - 1] == '/')
@@ -854,6 +886,22 @@ config_load(const char *path, char *err, size_t errlen)
 	copy_str(cfg, "greylist_log", c->greylist_log,
 	    sizeof(c->greylist_log));
 
+	copy_str(cfg, "tls_cert_file", c->tls_cert_file,
+	    sizeof(c->tls_cert_file));
+	copy_str(cfg, "tls_key_file", c->tls_key_file,
+	    sizeof(c->tls_key_file));
+	strlist_load(cfg, "tls_protocols", &c->tls_protocols, 0);
+	copy_str(cfg, "tls_ciphers", c->tls_ciphers, sizeof(c->tls_ciphers));
+	copy_str(cfg, "tls_dh", c->tls_dh, sizeof(c->tls_dh));
+	/* unset: on when there is a certificate */
+	if (strcmp(cfg_getstr(cfg, "tls"), "may") == 0)
+		c->tls = TLS_MAY;
+	else if (strcmp(cfg_getstr(cfg, "tls"), "off") == 0)
+		c->tls = TLS_OFF;
+	else
+		c->tls = c->tls_cert_file[0] != '\0' &&
+		    c->tls_key_file[0] != '\0' ? TLS_MAY : TLS_OFF;
+
 	gl = cfg_getsec(cfg, "greylist");
 	c->greylist.delay = (int)cfg_getint(gl, "delay");
 	c->greylist.retry_window = (int)cfg_getint(gl, "retry_window");
@@ -890,7 +938,9 @@ config_free(struct config *c)
 		return;
 	explicit_bzero(c->greylist.redis_password,
 	    sizeof(c->greylist.redis_password));
+	tls_ctx_free(c->tls_ctx);
 	strlist_free(&c->listen);
+	strlist_free(&c->tls_protocols);
 	strlist_free(&c->allowed_domains);
 	strlist_free(&c->wl_senders);
 	strlist_free(&c->wl_recipients);
@@ -907,6 +957,30 @@ config_free(struct config *c)
 	free(c->relay_nets);
 	free(c->wl_clients);
 	free(c);
+}
+
+/*
+ * config_tls_load - with tls = may, read the certificate and the key
+ * (as root, before privileges are dropped) into c->tls_ctx.  0, or -1
+ * with the reason, naming the file that is wrong, in err.
+ */
+int
+config_tls_load(struct config *c, char *err, size_t errlen)
+{
+	struct tls_params	p;
+
+	if (c->tls != TLS_MAY)
+		return 0;
+	memset(&p, 0, sizeof(p));
+	p.cert_file = c->tls_cert_file;
+	p.key_file = c->tls_key_file;
+	p.protocols = (const char *const *)c->tls_protocols.v;
+	p.nprotocols = c->tls_protocols.n;
+	p.ciphers = c->tls_ciphers;
+	p.dh_file = c->tls_dh;
+	if ((c->tls_ctx = tls_ctx_new(&p, err, errlen)) == NULL)
+		return -1;
+	return 0;
 }
 
 void

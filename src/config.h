@@ -9,10 +9,17 @@
 
 #include "cidr.h"
 
+struct tls_ctx;
+
 enum policy_kind {
 	POLICY_GREYLIST,
 	POLICY_ACCEPT,
 	POLICY_REJECT
+};
+
+enum tls_mode {
+	TLS_OFF,
+	TLS_MAY
 };
 
 enum on_error {
@@ -85,6 +92,13 @@ struct config {
 	struct strlist	 wl_recipients;		/* address or @domain */
 	int		 syslog_facility;	/* LOG_MAIL, ... */
 	char		 greylist_log[PATH_MAX]; /* "" for none */
+	enum tls_mode	 tls;			/* STARTTLS offered or not */
+	char		 tls_cert_file[PATH_MAX]; /* PEM, chain after it */
+	char		 tls_key_file[PATH_MAX]; /* PEM private key */
+	struct strlist	 tls_protocols;		/* "TLSv1.2", "TLSv1.3" */
+	char		 tls_ciphers[1024];	/* "" OpenSSL's default */
+	char		 tls_dh[PATH_MAX];	/* DH parameters, "" auto */
+	struct tls_ctx	*tls_ctx;		/* made by config_tls_load */
 	struct {
 		int	 delay;			/* seconds before a retry */
 		int	 retry_window;		/* seconds a retry is awaited */
@@ -107,6 +121,7 @@ struct store_options;
 void		 config_store_options(const struct config *,
 		    struct store_options *);
 void		 config_free(struct config *);
+int		 config_tls_load(struct config *, char *, size_t);
 const char	*config_spool_in_chroot(const struct config *);
 
 #endif

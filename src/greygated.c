@@ -110,6 +110,16 @@ main(int argc, char *argv[])
 		}
 		return 1;
 	}
+	/* as root, before anything drops privileges: workers inherit it */
+	if (config_tls_load(c, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s\n", err);
+		if (!test && !debug) {
+			log_init(0, LOG_MAIL);
+			log_warnx("TLS error: %s", err);
+		}
+		config_free(c);
+		return 1;
+	}
 	if (test) {
 		printf("configuration OK\n");
 		config_free(c);

@@ -234,3 +234,26 @@ linebuf_getline(struct linebuf *lb, size_t maxlen, char **line, size_t *len)
 	}
 	return LB_NEED;
 }
+
+/*
+ * linebuf_fill - one call of rd(arg, space, room) into the free space,
+ * as linebuf_read does with read(2): for a reader that is not a file
+ * descriptor (the session's plaintext or TLS connection).
+ */
+ssize_t
+linebuf_fill(struct linebuf *lb, ssize_t (*rd)(void *, void *, size_t),
+    void *arg)
+{
+	ssize_t	n;
+
+	if (lb->end == lb->size)
+		linebuf_compact(lb);
+	if (lb->end == lb->size) {
+		errno = ENOBUFS;
+		return -1;
+	}
+	n = rd(arg, lb->buf + lb->end, lb->size - lb->end);
+	if (n > 0)
+		lb->end += (size_t)n;
+	return n;
+}

@@ -33,6 +33,8 @@ const char *linebuf_data(const struct linebuf *);
 void	linebuf_consume(struct linebuf *, size_t);
 int	linebuf_feed(struct linebuf *, const void *, size_t);
 ssize_t	linebuf_read(struct linebuf *, int);
+ssize_t	linebuf_fill(struct linebuf *, ssize_t (*)(void *, void *, size_t),
+	    void *);
 int	linebuf_wait(int, int);
 int	linebuf_rcvtimeo(int, int, int *);
 

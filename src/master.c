@@ -32,7 +32,7 @@ static volatile sig_atomic_t sig_term, sig_hup, sig_chld, sig_usr1,
 static struct scoreboard *sb;
 static struct pidfh	*master_pfh;	/* closed in workers */
 static unsigned int	 generation;
-static unsigned long	 retired_sessions, retired_messages;
+static unsigned long	 retired_sessions, retired_messages, retired_tls;
 static int		 replace;	/* workers that died: spawn anew */
 static pid_t		 policyd_pid;	/* the policy process in service */
 static time_t		 policyd_after;	/* back-off after its death */
@@ -269,6 +269,7 @@ reap(void)
 		}
 		retired_sessions += sb->slots[i].sessions;
 		retired_messages += sb->slots[i].messages;
+		retired_tls += sb->slots[i].tls_sessions;
 		memset(&sb->slots[i], 0, sizeof(sb->slots[i]));
 	}
 }
@@ -331,7 +332,7 @@ static void
 counters(void)
 {
 	unsigned long	sessions = retired_sessions, messages =
-	    retired_messages;
+	    retired_messages, tls = retired_tls;
 	int		i, live = 0, idle = 0, busy = 0;
 
 	for (i = 0; i < sb->nslots; i++) {
@@ -342,9 +343,11 @@ counters(void)
 		busy += sb->slots[i].state == SLOT_BUSY;
 		sessions += sb->slots[i].sessions;
 		messages += sb->slots[i].messages;
+		tls += sb->slots[i].tls_sessions;
 	}
 	log_info("counters: workers=%d idle=%d busy=%d sessions=%lu "
-	    "messages=%lu", live, idle, busy, sessions, messages);
+	    "messages=%lu tls_sessions=%lu", live, idle, busy, sessions,
+	    messages, tls);
 }
 
 static int
@@ -367,6 +370,13 @@ reload(struct config *c, const struct listeners *ls, const struct privs *pv)
 
 	if ((nc = config_load(c->path, err, sizeof(err))) == NULL) {
 		log_warnx("configuration error, keeping the old one: %s", err);
+		return c;
+	}
+	/* the certificate and key, read again (renewal) while still root */
+	if (config_tls_load(nc, err, sizeof(err)) == -1) {
+		log_warnx("TLS error, keeping the old configuration and "
+		    "certificate: %s", err);
+		config_free(nc);
 		return c;
 	}
 	if (nc->port != c->port || nc->listen.n != c->listen.n ||

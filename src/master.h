@@ -33,6 +33,7 @@ struct slot {
 	unsigned long	 sessions;	/* sessions served */
 	unsigned long	 messages;	/* messages delivered */
 	volatile time_t	 replay_until;	/* replaying until then, 0: not */
+	unsigned long	 tls_sessions;	/* sessions that started TLS */
 };
 
 struct scoreboard {

@@ -32,7 +32,7 @@
 
 enum cmd {
 	CMD_HELO, CMD_EHLO, CMD_MAIL, CMD_RCPT, CMD_DATA, CMD_RSET,
-	CMD_NOOP, CMD_VRFY, CMD_QUIT, CMD_NOTIMPL
+	CMD_NOOP, CMD_VRFY, CMD_QUIT, CMD_STARTTLS, CMD_NOTIMPL
 };
 
 static int	check_helo(struct session *, const char *);
@@ -41,6 +41,7 @@ static int	check_rcpt(struct session *, const char *);
 static int	check_data(struct session *, const char *);
 static int	check_noargs(struct session *, const char *);
 static int	check_vrfy(struct session *, const char *);
+static int	check_starttls(struct session *, const char *);
 static void	do_helo(struct session *, const char *);
 static void	do_ehlo(struct session *, const char *);
 static void	do_mail(struct session *, const char *);
@@ -50,6 +51,7 @@ static void	do_rset(struct session *, const char *);
 static void	do_noop(struct session *, const char *);
 static void	do_vrfy(struct session *, const char *);
 static void	do_quit(struct session *, const char *);
+static void	do_starttls(struct session *, const char *);
 static void	do_notimpl(struct session *, const char *);
 static int	flush(struct session *);
 
@@ -74,7 +76,7 @@ static const struct smtp_cmd {
 	{ "TURN", CMD_NOTIMPL, S_ANY, NULL, do_notimpl },
 	{ "ETRN", CMD_NOTIMPL, S_ANY, NULL, do_notimpl },
 	{ "AUTH", CMD_NOTIMPL, S_ANY, NULL, do_notimpl },
-	{ "STARTTLS", CMD_NOTIMPL, S_ANY, NULL, do_notimpl },
+	{ "STARTTLS", CMD_STARTTLS, S_ANY, check_starttls, do_starttls },
 	{ "BDAT", CMD_NOTIMPL, S_ANY, NULL, do_notimpl },
 };
 
@@ -192,6 +194,7 @@ session_log(struct session *s, const char *to, const char *action,
 {
 	struct pp_response rp;
 	char	from[SMTP_PATH_MAX + 1], up[256], rcpt[1024], line[2048];
+	char	tls[128];
 	size_t	n;
 
 	if (upstream != NULL) {
@@ -203,12 +206,13 @@ session_log(struct session *s, const char *to, const char *action,
 		up[n] = '\0';
 	}
 	(void)snprintf(line, sizeof(line), "session=%s client=%s helo=%s "
-	    "from=<%s> to=%s action=%s reason=%s%s%s%s size=%zu", s->id,
+	    "from=<%s> to=%s action=%s reason=%s%s%s%s size=%zu tls=%s", s->id,
 	    s->client_str, s->helo[0] ? s->helo : "-",
 	    log_safe(s->mail.path.addr, from, sizeof(from)),
 	    to ? log_safe(to, rcpt, sizeof(rcpt)) : "-", action, reason,
 	    upstream ? " upstream=\"" : "", upstream ? up : "",
-	    upstream ? "\"" : "", s->ds.size);
+	    upstream ? "\"" : "", s->ds.size,
+	    netio_tls_name(&s->io, tls, sizeof(tls)));
 	log_info("%s", line);
 	/* greylist_log is written by the policy process, outside chroot */
 	if (s->cfg->greylist_log[0] != '\0')
@@ -219,8 +223,11 @@ session_log(struct session *s, const char *to, const char *action,
 static void
 session_log_conn(struct session *s, const char *action, const char *reason)
 {
-	log_info("session=%s client=%s helo=%s action=%s reason=%s", s->id,
-	    s->client_str, s->helo[0] ? s->helo : "-", action, reason);
+	char	tls[128];
+
+	log_info("session=%s client=%s helo=%s action=%s reason=%s tls=%s",
+	    s->id, s->client_str, s->helo[0] ? s->helo : "-", action, reason,
+	    netio_tls_name(&s->io, tls, sizeof(tls)));
 }
 
 static void
@@ -400,6 +407,8 @@ do_ehlo(struct session *s, const char *args)
 	session_reply(s, "250-PIPELINING");
 	session_reply(s, "250-SIZE %ld", s->cfg->max_message_size);
 	session_reply(s, "250-8BITMIME");
+	if (s->tls_ctx != NULL && !s->tls)
+		session_reply(s, "250-STARTTLS");
 	session_reply(s, "250 ENHANCEDSTATUSCODES");
 }
 
@@ -545,6 +554,53 @@ do_quit(struct session *s, const char *args)
 	session_reply(s, "221 2.0.0 %s closing connection",
 	    s->cfg->servername);
 	session_close(s);
+}
+
+/*
+ * check_starttls - offered after EHLO, outside a transaction, once, and
+ * only when a certificate is loaded (else not implemented, as before).
+ */
+static int
+check_starttls(struct session *s, const char *args)
+{
+	if (s->tls_ctx == NULL) {
+		error(s, "502 5.5.1 Command not implemented");
+		return 0;
+	}
+	if (s->tls) {
+		error(s, "503 5.5.1 Error: TLS already active");
+		return 0;
+	}
+	if (!check_noargs(s, args))
+		return 0;
+	if (s->state != S_HELO || !s->esmtp) {
+		error(s, s->state == S_CONNECTED || !s->esmtp ?
+		    "503 5.5.1 Error: send EHLO first" :
+		    "503 5.5.1 Error: MAIL transaction in progress");
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * do_starttls - any octet behind STARTTLS before the handshake would be
+ * read as if it came over TLS (CVE-2011-0411): the session ends with
+ * 554 rather than start TLS.  Else 220, and session_run makes the
+ * handshake once the reply is out.
+ */
+static void
+do_starttls(struct session *s, const char *args)
+{
+	(void)args;
+	if (linebuf_pending(&s->in) > 0 || netio_ready(&s->io)) {
+		session_log_conn(s, "protocol-error", "starttls-pipelining");
+		session_reply(s, "554 5.5.1 Error: command pipelined after "
+		    "STARTTLS");
+		session_close(s);
+		return;
+	}
+	session_reply(s, "220 2.0.0 Ready to start TLS");
+	s->starttls = 1;
 }
 
 static void
@@ -840,10 +896,7 @@ pipelining_ok(struct session *s, int data)
 	ssize_t		 k;
 
 	if (s->fd != -1 && n == 0) {
-		do {
-			k = recv(s->fd, peek, sizeof(peek), MSG_PEEK |
-			    MSG_DONTWAIT);
-		} while (k == -1 && errno == EINTR);
+		k = netio_peek(&s->io, peek, sizeof(peek));
 		if (k > 0) {
 			n = (size_t)k;
 			p = peek;
@@ -884,7 +937,7 @@ session_input(struct session *s)
 	size_t	 len, used;
 	int	 r, wasdata;
 
-	while (s->state != S_QUIT && !s->dead) {
+	while (s->state != S_QUIT && !s->dead && !s->starttls) {
 		if (s->state == S_DATA) {
 			if (linebuf_pending(&s->in) == 0)
 				return;
@@ -958,6 +1011,7 @@ session_init(struct session *s, const struct config *cfg, int fd,
 		lbsize = LB_SIZE;
 	if (linebuf_init(&s->in, lbsize, 0) == -1)
 		return -1;
+	netio_init(&s->io, fd, cfg->inactivity_timeout);
 	transcript_init(&s->tx, (size_t)cfg->spill_threshold,
 	    cfg->spool_dir);
 	smtp_data_init(&s->ds, (size_t)cfg->max_text_line,
@@ -978,6 +1032,7 @@ session_free(struct session *s)
 	free(s->out);
 	transcript_free(&s->tx);
 	linebuf_free(&s->in);
+	netio_close(&s->io);
 	s->rcpts = NULL;
 	s->rcpt_null = NULL;
 	s->refused = NULL;
@@ -988,19 +1043,10 @@ session_free(struct session *s)
 static int
 flush(struct session *s)
 {
-	ssize_t	w;
-	size_t	off = 0;
-
-	while (off < s->outlen) {
-		w = send(s->fd, s->out + off, s->outlen - off, MSG_NOSIGNAL);
-		if (w == -1) {
-			if (errno == EINTR)
-				continue;
-			s->outlen = 0;
-			s->dead = 1;
-			return -1;
-		}
-		off += (size_t)w;
+	if (s->outlen > 0 && netio_write(&s->io, s->out, s->outlen) == -1) {
+		s->outlen = 0;
+		s->dead = 1;
+		return -1;
 	}
 	s->outlen = 0;
 	return 0;
@@ -1033,15 +1079,53 @@ read_input(struct session *s, int seconds)
 			errno = ETIMEDOUT;
 			return -1;
 		}
-		if (linebuf_rcvtimeo(s->fd, (int)left, &s->rcvtimeo) == -1)
-			return -1;
-		n = linebuf_read(&s->in, s->fd);
+		s->io.timeout = (int)left;
+		n = linebuf_fill(&s->in, netio_read, &s->io);
 		if (n >= 0 || (errno != EINTR && errno != EAGAIN &&
-		    errno != EWOULDBLOCK))
+		    errno != EWOULDBLOCK && errno != ETIMEDOUT))
 			return n;
 		/* a signal, or SO_RCVTIMEO: end is then reached */
 		now = time(NULL);
 	}
+}
+
+/*
+ * session_starttls - the handshake after 220, bounded by the inactivity
+ * limit (and what is left of session_timeout); then the session starts
+ * over, as if just greeted (RFC 3207 4.2): EHLO is needed again.  A
+ * failed handshake is logged once, with the reason, and ends the
+ * session: 0 on success, -1 then.
+ */
+static int
+session_starttls(struct session *s)
+{
+	char	err[256], tls[128];
+	time_t	left;
+
+	s->starttls = 0;
+	left = s->started + s->cfg->session_timeout - time(NULL);
+	if (left > s->cfg->inactivity_timeout)
+		left = s->cfg->inactivity_timeout;
+	if (left < 1 || netio_starttls(&s->io, s->tls_ctx, (int)left, err,
+	    sizeof(err)) == -1) {
+		if (left < 1)
+			(void)strlcpy(err, "session timeout", sizeof(err));
+		/* err is OpenSSL's or strerror's words, not the client's */
+		log_info("session=%s client=%s helo=%s action=protocol-error "
+		    "reason=tls-handshake error=\"%s\" tls=none", s->id,
+		    s->client_str, s->helo[0] ? s->helo : "-", err);
+		return -1;
+	}
+	s->tls = 1;
+	log_debug("session=%s TLS on: %s", s->id,
+	    netio_tls_name(&s->io, tls, sizeof(tls)));
+	reset_transaction(s);
+	s->helo[0] = '\0';
+	s->helo_line[0] = '\0';
+	s->esmtp = 0;
+	linebuf_reset(&s->in);
+	session_enter_state(s, S_CONNECTED);
+	return 0;
 }
 
 /* session_run - the whole session on a connected socket */
@@ -1071,6 +1155,8 @@ session_run(struct session *s)
 	for (;;) {
 		session_input(s);
 		if (flush(s) == -1 || s->state == S_QUIT || s->dead)
+			return;
+		if (s->starttls && session_starttls(s) == -1)
 			return;
 		if ((n = read_input(s, s->cfg->inactivity_timeout)) > 0)
 			continue;

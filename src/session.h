@@ -11,6 +11,7 @@
 #include "cidr.h"
 #include "config.h"
 #include "linebuf.h"
+#include "netio.h"
 #include "policy_proto.h"
 #include "smtp_parse.h"
 #include "transcript.h"
@@ -60,7 +61,10 @@ struct session {
 	int		 dead;		/* output failed: stop */
 	unsigned long	 messages;	/* delivered in this session */
 	time_t		 started;	/* for session_timeout */
-	int		 rcvtimeo;	/* SO_RCVTIMEO of fd, 0: none */
+	struct netio	 io;		/* reads and writes of fd */
+	struct tls_ctx	*tls_ctx;	/* STARTTLS offered, NULL: not */
+	int		 starttls;	/* 220 sent: handshake next */
+	int		 tls;		/* TLS is on */
 	deliver_fn	 deliver;	/* upstream_deliver, or a fake */
 	volatile sig_atomic_t *abort;	/* set by the worker's SIGINT */
 	struct pp_conn	*pp;		/* the policy process, NULL: none */

@@ -127,11 +127,13 @@ worker_serve(const struct config *cfg, struct scoreboard *sb, int me,
 		s.reply_horizon = &sb->reply_horizon;
 		slot->replay_until = 0;
 		s.replaying = &slot->replay_until;
+		s.tls_ctx = cfg->tls_ctx;	/* loaded by the master */
 		sigprocmask(SIG_SETMASK, sessmask, NULL);
 		session_run(&s);
 		if (!worker_abort)
 			slot->replay_until = 0;	/* else: exiting, spared */
 		slot->messages += s.messages;
+		slot->tls_sessions += s.tls;
 		session_free(&s);
 	}
 	close(fd);

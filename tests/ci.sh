@@ -21,7 +21,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends \
 	    build-essential autoconf automake pkg-config \
-	    libbsd-dev libconfuse-dev libsqlite3-dev libhiredis-dev \
+	    libbsd-dev libconfuse-dev libsqlite3-dev libhiredis-dev libssl-dev \
+	    openssl ssl-cert testssl.sh libio-socket-ssl-perl \
 	    bats swaks postfix python3 valgrind mandoc procps sqlite3 lcov \
 	    redis-server \
 	    adduser clang libclang-rt-14-dev cppcheck clang-tidy \
@@ -116,6 +117,10 @@ stage_mandoc() {
 	fi
 }
 
+stage_testssl() {
+	cd "$top/_build/plain" && make testssl
+}
+
 stage_lint() {
 	cd "$top/_build/plain" && make lint
 }
@@ -187,6 +192,7 @@ trs_plain=$(find "$top/_build/plain" -name '*.trs' 2>/dev/null || true)
 stage "chaos soak: 2000 messages, workers killed, SIGHUP; nothing lost" stage_soak
 stage "unit tests under valgrind" stage_valgrind
 stage "mandoc -Tlint" stage_mandoc
+stage "testssl.sh against STARTTLS (make testssl)" stage_testssl
 stage "cppcheck and clang-tidy on src/ (make lint)" stage_lint
 stage "Debian hardening flags (dpkg-buildflags) and -Werror: build, unit tests" stage_hardened
 trs_hard=$(find "$top/_build/hardened" -name '*.trs' 2>/dev/null || true)

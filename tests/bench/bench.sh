@@ -17,12 +17,20 @@
 #      median and p99, and the hop's overhead.
 #   4. memory: an idle worker's Private_Dirty, and the peak RSS (VmHWM)
 #      of the worker that relays one 50 MB message.
-#   5. many slow sessions: a greygated with max_workers 200; 200 clients
+#   5. STARTTLS: N sessions of one 1 KiB message each, so one handshake
+#      a message, from a Python ssl client (smtpclient.py tls, TLS_CONC
+#      processes), through greygated with a 2048-bit RSA certificate and,
+#      beside it (as root), through a private Postfix smtpd with
+#      smtpd_tls_security_level = may and the same certificate, relaying
+#      to the same sink; handshakes (messages) per second and the CPU us
+#      per message of each server's process tree.
+#   6. many slow sessions: a greygated with max_workers 200; 200 clients
 #      connect at once, each waits for its greeting, sends EHLO and holds
 #      on; all must be answered.  The master's own CPU time is printed.
 #
-# Usage: tests/bench/bench.sh [--quick] [--reps R] [--greygated PATH]
+# Usage: tests/bench/bench.sh [--quick] [--tls-only] [--reps R] [--greygated PATH]
 #   --quick      smaller counts, one repetition, 100 latency samples (~1 min)
+#   --tls-only   only the STARTTLS cell (5.)
 #   --greygated  the daemon to test [$top_builddir/src/greygated, else
 #                ./src/greygated, else _build/rel/src/greygated]
 # Exit status: 0 when every run delivered exactly, 1 otherwise, 2 on a
@@ -33,11 +41,13 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRCDIR=$(cd "$HERE/../.." && pwd)
 QUICK=0
+TLS_ONLY=0
 REPS=3
 GREYGATED=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) QUICK=1; shift ;;
+	--tls-only) TLS_ONLY=1; shift ;;
 	--reps) REPS=$2; shift 2 ;;
 	--greygated) GREYGATED=$2; shift 2 ;;
 	-h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -65,10 +75,11 @@ command -v python3 >/dev/null || die "python3 is needed"
 CLIENT="python3 $HERE/smtpclient.py"
 
 if [ $QUICK = 1 ]; then
-	REPS=1; N1K=400; N100K=100; LAT_N=100; BIG=$((20 * 1024 * 1024))
+	REPS=1; N1K=400; N100K=100; LAT_N=100; BIG=$((20 * 1024 * 1024)); NTLS=200
 else
-	N1K=2000; N100K=500; LAT_N=500; BIG=$((50 * 1024 * 1024))
+	N1K=2000; N100K=500; LAT_N=500; BIG=$((50 * 1024 * 1024)); NTLS=1000
 fi
+TLS_CONC=${TLS_CONC:-10}
 CELL_TIMEOUT=120
 HZ=$(getconf CLK_TCK)
 
@@ -89,7 +100,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # free ports below the ephemeral range, which outgoing connections use
-read -r SINK_PORT P_ACC P_GREY P_SLOW < <(python3 "$SRCDIR/tests/free_ports.py" 4)
+read -r SINK_PORT P_ACC P_GREY P_SLOW P_TLS P_PF < <(python3 "$SRCDIR/tests/free_ports.py" 6)
 
 port_up() { python3 -c "import socket,sys; s=socket.socket(); s.settimeout(0.2); sys.exit(s.connect_ex(('127.0.0.1', $1)))"; }
 
@@ -237,6 +248,7 @@ echo "# greygated: $GREYGATED ($(git -C "$SRCDIR" describe --always --dirty 2>/d
 echo "# sink: smtp-sink -c 127.0.0.1:$SINK_PORT; load: smtp-source -s CONC -m N -l SIZE, 1 recipient, one message per session"
 echo "# reps=$REPS; N=$N1K at 1 KiB, $N100K at 100 KiB; msg/s = messages counted at the sink / (smtp-source start .. sink has all N)"
 
+if [ $TLS_ONLY = 0 ]; then
 start_gg acc "$P_ACC" accept 150
 start_gg grey "$P_GREY" greylist 150 'allowed_senders = {}
 	allowed_domains = {"bench.example"}'
@@ -306,8 +318,101 @@ else
 	echo "worker that relayed a $((BIG / 1048576)) MiB message: not found"; FAILED=1
 fi
 stop_gg acc
+fi
+
+# -------------------------------------------------------------- STARTTLS --
+# tls_run NAME PORT ROOTPID: one load through STARTTLS; one result line
+tls_run() {
+	local name=$1 port=$2 root=$3 base k0 k1 t0 t1 got out status=ok
+	base=$(quiesce)
+	k0=$(tree_ticks "$root")
+	t0=$(date +%s%N)
+	out=$(timeout -k 2 $((CELL_TIMEOUT * 3)) $CLIENT tls 127.0.0.1 "$port" --n "$NTLS" \
+	    --conc "$TLS_CONC" --deadline $((CELL_TIMEOUT * 2))) || status=FAIL
+	wait_count $((base + NTLS)) 60 || status=LOST
+	t1=$(date +%s%N)
+	k1=$(tree_ticks "$root")
+	got=$(( $(quiesce) - base ))
+	[ "$got" -ne "$NTLS" ] && [ $status = ok ] && status=LOST
+	[ $status = ok ] || { FAILED=1; note "$name: $out"; }
+	awk -v t="$name" -v n="$NTLS" -v g="$got" -v st="$status" -v a="$t0" -v b="$t1" \
+	    -v dk=$((k1 - k0)) -v hz="$HZ" 'BEGIN { w = (b - a) / 1e9
+		printf "%-16s %-5s %6d %6d %12.1f %10.0f\n", t, st, n, g, g / w, dk * 1e6 / hz / (g ? g : 1) }'
+}
+echo
+echo "# STARTTLS: $NTLS sessions x 1 KiB, one handshake per message, $TLS_CONC client processes (python3 ssl + smtplib, TLSv1.3), RSA 2048"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=bench.example \
+    -keyout "$WORK/tls.key" -out "$WORK/tls.pem" 2>/dev/null || die "openssl req failed"
+chmod 600 "$WORK/tls.key"
+printf '%-16s %-5s %6s %6s %12s %10s\n' server status sent sink handshakes/s cpu_us
+start_gg tls "$P_TLS" accept 150 "tls_cert_file = \"$WORK/tls.pem\"
+	tls_key_file = \"$WORK/tls.key\""
+tls_run greygated-tls "$P_TLS" "${GGPID[tls]}"
+stop_gg tls
+PF=$WORK/pf
+if [ $AS_ROOT = 1 ] && command -v postfix >/dev/null; then
+	mkdir -p "$PF/etc" "$PF/queue" "$PF/data"
+	chown postfix "$PF/data"
+	cat > "$PF/etc/main.cf" <<-EOF
+	compatibility_level = 3.6
+	queue_directory = $PF/queue
+	data_directory = $PF/data
+	mail_owner = postfix
+	setgid_group = postdrop
+	myhostname = pf.bench.example
+	mydestination =
+	inet_interfaces = 127.0.0.1
+	inet_protocols = ipv4
+	mynetworks = 127.0.0.0/8
+	maillog_file = $PF/maillog
+	relayhost = [127.0.0.1]:$SINK_PORT
+	smtp_dns_support_level = disabled
+	disable_dns_lookups = yes
+	alias_maps =
+	smtpd_tls_security_level = may
+	smtpd_tls_cert_file = $WORK/tls.pem
+	smtpd_tls_key_file = $WORK/tls.key
+	smtpd_client_connection_count_limit = 0
+	smtpd_client_connection_rate_limit = 0
+	smtpd_peername_lookup = no
+	default_process_limit = 150
+	relay_destination_concurrency_limit = 20
+	in_flow_delay = 0
+	EOF
+	cat > "$PF/etc/master.cf" <<-EOF
+	127.0.0.1:$P_PF inet n - n - - smtpd
+	pickup    unix  n       -       n       60      1       pickup
+	cleanup   unix  n       -       n       -       0       cleanup
+	qmgr      unix  n       -       n       300     1       qmgr
+	rewrite   unix  -       -       n       -       -       trivial-rewrite
+	bounce    unix  -       -       n       -       0       bounce
+	defer     unix  -       -       n       -       0       bounce
+	trace     unix  -       -       n       -       0       bounce
+	smtp      unix  -       -       n       -       -       smtp
+	relay     unix  -       -       n       -       -       smtp
+	error     unix  -       -       n       -       -       error
+	retry     unix  -       -       n       -       -       error
+	showq     unix  n       -       n       -       -       showq
+	tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+	anvil     unix  -       -       n       -       1       anvil
+	scache    unix  -       -       n       -       1       scache
+	postlog   unix-dgram n  -       n       -       1       postlogd
+	EOF
+	if postfix -c "$PF/etc" start > "$WORK/pf.start" 2>&1; then
+		for i in $(seq 100); do port_up "$P_PF" && break; sleep 0.05; done
+		pfpid=$(tr -d ' ' < "$PF/queue/pid/master.pid")
+		tls_run postfix-smtpd-tls "$P_PF" "$pfpid"
+		postfix -c "$PF/etc" stop > /dev/null 2>&1
+		for i in $(seq 100); do kill -0 "$pfpid" 2>/dev/null || break; sleep 0.05; done
+	else
+		FAILED=1; note "postfix did not start: $(cat "$WORK/pf.start")"
+	fi
+else
+	echo "postfix-smtpd-tls skipped (needs root and postfix)"
+fi
 
 # ---------------------------------------------------------- slow sessions --
+if [ $TLS_ONLY = 0 ]; then
 echo
 echo "# 200 concurrent slow sessions (EHLO, then hold 2 s); max_workers 200, start_workers 20, min_spare_workers 10"
 start_gg slow "$P_SLOW" accept 200
@@ -317,6 +422,7 @@ $CLIENT slow 127.0.0.1 "$P_SLOW" --n 200 --hold 2 --deadline 60 || FAILED=1
 m1=$(own_ticks "${GGPID[slow]}"); t1=$(date +%s%N)
 echo "master CPU during the phase: $(( (m1 - m0) * 1000 / HZ )) ms in $(( (t1 - t0) / 1000000 )) ms; workers now: $(workers_of "${GGPID[slow]}" | wc -l)"
 stop_gg slow
+fi
 
 echo
 echo "# elapsed ${SECONDS}s"

@@ -12,6 +12,11 @@
       opens N connections at once; each waits for the greeting, sends EHLO,
       reads the reply and holds the connection for S seconds.  Prints how
       many got 220 and 250 and how long until the last of them did.
+  smtpclient.py tls HOST PORT --n N --conc C [--size B] [--deadline S]
+      N messages over STARTTLS, one session and so one handshake each
+      (EHLO, STARTTLS, EHLO, MAIL, RCPT, DATA, QUIT), from C processes at
+      once; certificates are not verified.  Prints the sessions that got
+      250 to the dot, the failures and the wall time.
 """
 import argparse
 import math
@@ -140,6 +145,52 @@ def slow(a):
     return 0 if got250 == a.n else 1
 
 
+def tls_worker(args):
+    host, port, n, size, deadline = args
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    msg = body(size)
+    ok = bad = 0
+    end = time.monotonic() + deadline
+    for _ in range(n):
+        if time.monotonic() > end:
+            bad += 1
+            continue
+        try:
+            s = smtplib.SMTP(host, port, local_hostname="bench.example",
+                             timeout=30)
+            s.starttls(context=ctx)
+            s.ehlo("bench.example")
+            s.mail("bench.tls@bench.example")
+            s.rcpt("sink@bench.example")
+            code, _ = s.data(msg)
+            s.quit()
+            if code == 250:
+                ok += 1
+            else:
+                bad += 1
+        except (OSError, smtplib.SMTPException):
+            bad += 1
+    return ok, bad
+
+
+def tls(a):
+    from multiprocessing import Pool
+    per = [a.n // a.conc + (1 if i < a.n % a.conc else 0)
+           for i in range(a.conc)]
+    t0 = time.monotonic()
+    with Pool(a.conc) as pool:
+        res = pool.map(tls_worker, [(a.host, a.port, k, a.size, a.deadline)
+                                    for k in per if k > 0])
+    w = time.monotonic() - t0
+    ok = sum(r[0] for r in res)
+    bad = sum(r[1] for r in res)
+    print("sessions=%d delivered=%d failed=%d wall_s=%.3f" % (a.n, ok, bad, w))
+    return 0 if bad == 0 else 1
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -160,11 +211,19 @@ def main():
     p.add_argument("--n", type=int, default=200)
     p.add_argument("--hold", type=float, default=2)
     p.add_argument("--deadline", type=float, default=60)
+    p = sub.add_parser("tls")
+    p.add_argument("host")
+    p.add_argument("port", type=int)
+    p.add_argument("--n", type=int, default=1000)
+    p.add_argument("--conc", type=int, default=10)
+    p.add_argument("--size", type=int, default=1024)
+    p.add_argument("--deadline", type=float, default=120)
     a = ap.parse_args()
     if getattr(a, "host", "127.0.0.1").startswith(LOOPBACK) is False:
         print("smtpclient.py: loopback only", file=sys.stderr)
         return 2
-    return {"latency": latency, "stats": stats, "slow": slow}[a.cmd](a)
+    return {"latency": latency, "stats": stats, "slow": slow,
+            "tls": tls}[a.cmd](a)
 
 
 if __name__ == "__main__":

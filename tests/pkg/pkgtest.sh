@@ -395,6 +395,20 @@ big=$(grep -rlF "big-$$" "$work/sink" | head -1)
 [ "$(grep -c '^line [0-9]* of a message large' "$big")" = 6000 ] ||
 	fail "the large message did not arrive whole"
 say "all 6000 lines arrived: spilled to and replayed from the chroot's spool"
+say "STARTTLS is on after install, with the snakeoil certificate"
+printf '  $ swaks --tls --server 127.0.0.1 --port %s ...\n' "$PORT"
+tlsout=$(swaks --server 127.0.0.1 --port "$PORT" --tls --from alice@example.net \
+    --to bob@example.org --helo pkgtest.example.net \
+    --header "Subject: pkgtest tls-$$" --suppress-data 2>&1) ||
+	fail "swaks --tls failed: $tlsout"
+printf '%s\n' "$tlsout" | grep '^===' | sed 's/^/    /'
+printf '%s\n' "$tlsout" | grep -q 'TLS started with cipher TLSv1\.3' ||
+	fail "swaks --tls did not start TLS"
+wait_for "the message tls-$$ at the sink" 10 grep -rqF "tls-$$" "$work/sink"
+id -nG greygate | grep -qw ssl-cert && fail "greygate was added to ssl-cert"
+[ "$(stat -c '%U:%G' /etc/ssl/private/ssl-cert-snakeoil.key)" = root:ssl-cert ] ||
+	fail "the snakeoil key is not root:ssl-cert"
+say "greygate is not in ssl-cert; the key stays root:ssl-cert"
 run stat -c '%n %U:%G %a' /var/lib/greygate/greylist.db
 [ "$(stat -c '%U %a' /var/lib/greygate/greylist.db)" = "greygate 640" ] ||
 	fail "greylist.db is not greygate's, 0640"

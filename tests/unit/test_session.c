@@ -1150,6 +1150,104 @@ test_pipelining(const struct config *c)
 	session_free(&s);
 }
 
+/* ------------------------------------------------------------ STARTTLS */
+
+/*
+ * The verb without a handshake: a context pointer that is never
+ * dereferenced (session_input only queues the 220; session_run shakes
+ * hands) stands for a loaded certificate.
+ */
+static const struct {
+	const char	*name;
+	enum state	 from;
+	int		 esmtp;		/* reached by EHLO, else HELO */
+	int		 tls;		/* TLS already on */
+	struct bytes	 in;
+	const char	*reply;
+	enum state	 to;
+	int		 handshake;	/* the handshake comes next */
+} starttls_table[] = {
+	{ "before EHLO", S_CONNECTED, 1, 0, B("STARTTLS\r\n"),
+	    "503 5.5.1 Error: send EHLO first\r\n", S_CONNECTED, 0 },
+	{ "after HELO", S_HELO, 0, 0, B("STARTTLS\r\n"),
+	    "503 5.5.1 Error: send EHLO first\r\n", S_HELO, 0 },
+	{ "after EHLO", S_HELO, 1, 0, B("STARTTLS\r\n"),
+	    "220 2.0.0 Ready to start TLS\r\n", S_HELO, 1 },
+	{ "lower case", S_HELO, 1, 0, B("starttls\r\n"),
+	    "220 2.0.0 Ready to start TLS\r\n", S_HELO, 1 },
+	{ "in a transaction", S_MAIL, 1, 0, B("STARTTLS\r\n"),
+	    "503 5.5.1 Error: MAIL transaction in progress\r\n", S_MAIL, 0 },
+	{ "with an argument", S_HELO, 1, 0, B("STARTTLS now\r\n"),
+	    "501 5.5.4 Syntax error\r\n", S_HELO, 0 },
+	{ "over TLS", S_HELO, 1, 1, B("STARTTLS\r\n"),
+	    "503 5.5.1 Error: TLS already active\r\n", S_HELO, 0 },
+	{ "over TLS, before EHLO", S_CONNECTED, 1, 1, B("STARTTLS\r\n"),
+	    "503 5.5.1 Error: TLS already active\r\n", S_CONNECTED, 0 },
+	{ "a command behind it (CVE-2011-0411)", S_HELO, 1, 0,
+	    B("STARTTLS\r\nMAIL FROM:<evil@example.com>\r\n"),
+	    "554 5.5.1 Error: command pipelined after STARTTLS\r\n", S_QUIT,
+	    0 },
+	{ "a lone CR behind it", S_HELO, 1, 0, B("STARTTLS\r\n\r"),
+	    "554 5.5.1 Error: command pipelined after STARTTLS\r\n", S_QUIT,
+	    0 },
+};
+
+static void
+test_starttls(const struct config *c)
+{
+	struct session	 s;
+	const char	*got;
+	size_t		 i;
+	int		 dummy;
+
+	for (i = 0; i < sizeof(starttls_table) / sizeof(starttls_table[0]);
+	    i++) {
+		start(&s, c, "127.0.0.1");
+		s.tls_ctx = (struct tls_ctx *)&dummy;
+		if (!reach(&s, starttls_table[i].from,
+		    starttls_table[i].esmtp)) {
+			ok(0, "STARTTLS %s: could not reach the state",
+			    starttls_table[i].name);
+			session_free(&s);
+			continue;
+		}
+		s.tls = starttls_table[i].tls;
+		got = feedn(&s, starttls_table[i].in.p, starttls_table[i].in.n,
+		    65536);
+		is_str(got, starttls_table[i].reply, "STARTTLS %s: reply",
+		    starttls_table[i].name);
+		is_str(stname(s.state), stname(starttls_table[i].to),
+		    "STARTTLS %s: state", starttls_table[i].name);
+		is_int(s.starttls, starttls_table[i].handshake,
+		    "STARTTLS %s: %s", starttls_table[i].name,
+		    starttls_table[i].handshake ? "handshake next" :
+		    "no handshake");
+		session_free(&s);
+	}
+
+	/* announced after EHLO in plaintext only */
+	start(&s, c, "127.0.0.1");
+	s.tls_ctx = (struct tls_ctx *)&dummy;
+	is_str(FEED(&s, "EHLO client.example\r\n"),
+	    "250-test.example Hello client.example [127.0.0.1]\r\n"
+	    "250-PIPELINING\r\n250-SIZE 26214400\r\n250-8BITMIME\r\n"
+	    "250-STARTTLS\r\n250 ENHANCEDSTATUSCODES\r\n",
+	    "EHLO announces STARTTLS in plaintext");
+	s.tls = 1;
+	is_str(FEED(&s, "EHLO client.example\r\n"), EHLO_REPLY,
+	    "EHLO over TLS does not");
+	session_free(&s);
+
+	/* after the 220 nothing more is read until the handshake */
+	start(&s, c, "127.0.0.1");
+	s.tls_ctx = (struct tls_ctx *)&dummy;
+	(void)reach(&s, S_HELO, 1);
+	(void)FEED(&s, "STARTTLS\r\n");
+	is_str(FEED(&s, "NOOP\r\n"), "", "nothing answered before the "
+	    "handshake");
+	session_free(&s);
+}
+
 static void
 on_alarm(int sig)
 {
@@ -1185,6 +1283,7 @@ main(void)
 	test_data_limits();
 	test_pipelining(c);
 	test_spool_failure();
+	test_starttls(c);
 	config_free(c);
 	fake_reset(UP_DELIVERED, NULL);
 	return tap_done();
