@@ -111,6 +111,7 @@ check(const struct config *c, struct store *st, int argc, char **argv)
 	q.helo = "";
 	q.sender = s;
 	q.rcpt = argv[2];
+	q.route = 0;
 	v = policy_rcpt(c, &q, &reply);
 	if (v != V_ASK) {
 		printf("%s\t%s\n", policy_action(v), reply);

@@ -428,6 +428,7 @@ do_rcpt(struct session *s, const char *args)
 	q.helo = s->helo;
 	q.sender = s->mail.path.addr;
 	q.rcpt = cur_rcpt.addr;
+	q.route = cur_rcpt.route;
 	v = policy_rcpt(s->cfg, &q, &reply);
 	if (v == V_PASS || v == V_WHITELIST || v == V_ASK) {
 		/*

@@ -170,6 +170,7 @@ smtp_parse_path(const char *s, struct smtp_path *path, int nullok,
 		return nullok == 1 ? SP_OK : SP_SYNTAX;
 	/* source route: accepted and ignored (RFC 5321 4.1.1.3) */
 	if (*p == '@') {
+		path->route = 1;	/* relay control must see it */
 		while (*p == '@') {
 			for (d = ++p; *p != ',' && *p != ':' && p < close; p++)
 				;

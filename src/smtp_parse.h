@@ -21,6 +21,7 @@ enum sp_result {
 struct smtp_path {
 	char	 addr[SMTP_PATH_MAX + 1];	/* mailbox, "" for <> */
 	size_t	 domain;			/* offset of the domain, 0 if none */
+	int	 route;				/* had a source route (dropped) */
 };
 
 struct smtp_mail {

@@ -317,6 +317,8 @@ static const struct {
 	    "postmaster@d.example", 11 },
 	{ "source route", "TO:<@r.example:c@d.example>", SP_OK, "c@d.example",
 	    2 },
+	{ "source route of two", "TO:<@a.example,@b.example:c@d.example>",
+	    SP_OK, "c@d.example", 2 },
 	{ "null path refused", "TO:<>", SP_SYNTAX },
 	{ "other local part without domain", "TO:<root>", SP_SYNTAX },
 	{ "postmasterx without domain", "TO:<postmasterx>", SP_SYNTAX },
@@ -350,6 +352,8 @@ test_rcpt(void)
 		    "address", rcpt_cases[i].name);
 		is_int(p.domain, rcpt_cases[i].domain, "smtp_parse_rcpt: %s: "
 		    "domain offset", rcpt_cases[i].name);
+		is_int(p.route, strncmp(rcpt_cases[i].args, "TO:<@", 5) == 0,
+		    "smtp_parse_rcpt: %s: route flag", rcpt_cases[i].name);
 	}
 }
 
