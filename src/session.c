@@ -200,12 +200,13 @@ session_log(struct session *s, const char *to, const char *action,
 		up[n] = '\0';
 	}
 	(void)snprintf(line, sizeof(line), "session=%s client=%s helo=%s "
-	    "from=<%s> to=%s action=%s reason=%s%s%s%s size=%zu", s->id,
+	    "from=<%s> to=%s action=%s reason=%s%s%s%s size=%zu%s%s", s->id,
 	    s->client_str, s->helo[0] ? s->helo : "-",
 	    log_safe(s->mail.path.addr, from, sizeof(from)),
 	    to ? log_safe(to, rcpt, sizeof(rcpt)) : "-", action, reason,
 	    upstream ? " upstream=\"" : "", upstream ? up : "",
-	    upstream ? "\"" : "", s->ds.size);
+	    upstream ? "\"" : "", s->ds.size,
+	    s->ci_used ? " client_info=" : "", s->ci_used ? s->ci_used : "");
 	log_info("%s", line);
 	/* greylist_log is written by the policy process, outside chroot */
 	if (s->cfg->greylist_log[0] != '\0')
@@ -647,6 +648,21 @@ remember_refusals(struct session *s)
 			    "<%s>", s->id, s->rcpts[s->refused[i].rcpt]);
 }
 
+/* session_client_info - the client as the upstream is told of it */
+static void
+session_client_info(struct session *s, struct envelope *env)
+{
+	if (s->ci.addr[0] == '\0') {
+		(void)strlcpy(s->ci.addr, s->client_str, sizeof(s->ci.addr));
+		s->ci.v6 = s->client.family == AF_INET6;
+		xclient_info_from_fd(&s->ci, s->fd);
+		s->ci.ident = s->id;
+	}
+	s->ci.helo = s->helo;
+	s->ci.esmtp = s->esmtp;
+	env->client = &s->ci;
+}
+
 /* data_done - the end of the data: check, replay, answer */
 static void
 data_done(struct session *s)
@@ -702,8 +718,10 @@ data_done(struct session *s)
 	env.nrcpt = s->nrcpt;
 	env.refused = note_refusal;
 	env.arg = s;
+	session_client_info(s, &env);
 	s->nrefusal = 0;
 	s->deliver(s->cfg, &env, &s->tx, &res);
+	s->ci_used = res.client_info;
 
 	switch (res.status) {
 	case UP_DELIVERED:
@@ -732,6 +750,7 @@ data_done(struct session *s)
 		    "try again later");
 		break;
 	}
+	s->ci_used = NULL;
 	reset_transaction(s);
 }
 

@@ -69,6 +69,8 @@ struct session {
 	unsigned char	*rcpt_null;	/* per recipient: decide at DATA */
 	struct refusal	*refused;	/* upstream refusals of a replay */
 	size_t		 nrefusal;
+	struct client_info ci;		/* the client, for XCLIENT/XFORWARD */
+	const char	*ci_used;	/* what the last replay sent, or NULL */
 };
 
 int	session_init(struct session *, const struct config *, int,

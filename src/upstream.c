@@ -305,10 +305,66 @@ relay(struct up_result *res, const struct up_reply *r, const char *why)
 	res->reply = *r;
 }
 
+/*
+ * up_client_info - after a successful EHLO, tell the upstream who the
+ * client is (XCLIENT, then EHLO again as XCLIENT requires; or XFORWARD)
+ * when it announces it and upstream_client_info allows.  A refusal of
+ * the command is logged and the replay goes on without it.  Returns -1
+ * (u->why set) only when the connection failed.
+ */
+static int
+up_client_info(struct upconn *u, const struct config *c,
+    const struct envelope *env, struct up_reply *ehlo,
+    struct up_result *res)
+{
+	struct up_reply	 r;
+	char		 cmd[1536];
+	enum xc_kind	 k;
+	size_t		 len;
+
+	res->client_info = "none";
+	if (env->client == NULL || !env->esmtp || ehlo->len == 0)
+		return 0;
+	k = xclient_command(c->upstream_client_info, ehlo->text, env->client,
+	    cmd, sizeof(cmd));
+	if (k == XC_NONE)
+		return 0;
+	if (!env->client->named) {
+		xclient_lookup_name(env->client, 2);
+		k = xclient_command(c->upstream_client_info, ehlo->text,
+		    env->client, cmd, sizeof(cmd));
+		if (k == XC_NONE)
+			return 0;
+	}
+	if (up_write(u, cmd, strlen(cmd)) == -1 || up_reply(u, &r) == -1)
+		return -1;
+	if (r.code / 100 != 2) {
+		log_warnx("upstream refused %s: %.*s", xclient_kind_name(k),
+		    (int)strcspn(r.text, "\r\n"), r.text);
+		return 0;
+	}
+	res->client_info = xclient_kind_name(k);
+	if (k != XC_XCLIENT)
+		return 0;
+	/* XCLIENT starts the session over: EHLO again */
+	len = strlen(env->helo_line);
+	if (len + 2 >= sizeof(cmd))
+		return -1;
+	memcpy(cmd, env->helo_line, len);
+	memcpy(cmd + len, "\r\n", 2);
+	if (up_write(u, cmd, len + 2) == -1 || up_reply(u, ehlo) == -1)
+		return -1;
+	if (ehlo->code / 100 != 2) {
+		u->why = "refused our EHLO after XCLIENT";
+		return -1;
+	}
+	return 0;
+}
+
 /* replay - the dialogue proper; the caller owns the connection */
 static void
-replay(struct upconn *u, const struct envelope *env, struct transcript *tx,
-    struct up_result *res)
+replay(struct upconn *u, const struct config *c, const struct envelope *env,
+    struct transcript *tx, struct up_result *res)
 {
 	struct up_reply	 r, ehlo;
 	char		 cmd[8192], num[32];
@@ -338,6 +394,10 @@ replay(struct upconn *u, const struct envelope *env, struct transcript *tx,
 	}
 	if (ehlo.code / 100 != 2)
 		return set_unavailable(res, "refused our HELO");
+	if (env->ehlo_seen != NULL && env->esmtp)
+		env->ehlo_seen(env->arg, ehlo.text);
+	if (up_client_info(u, c, env, &ehlo, res) == -1)
+		return set_unavailable(res, u->why);
 	pipelining = env->esmtp && has_ext(&ehlo, "PIPELINING");
 
 	off = 0;
@@ -455,7 +515,7 @@ upstream_deliver(const struct config *c, const struct envelope *env,
 		set_unavailable(res, "out of memory");
 		return;
 	}
-	replay(&u, env, tx, res);
+	replay(&u, c, env, tx, res);
 	if (res->status != UP_UNAVAILABLE) {
 		/* a polite end; its answer changes nothing */
 		u.timeout = u.timeout < 5 ? u.timeout : 5;

@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "transcript.h"
+#include "xclient.h"
 
 #define UP_REPLY_MAX	4096	/* a relayed reply, all lines */
 
@@ -32,6 +33,9 @@ struct envelope {
 	/* told of each recipient upstream refused, by index; may be NULL */
 	void		(*refused)(void *, size_t, const struct up_reply *);
 	void		*arg;		/* for refused */
+	struct client_info *client;	/* for XCLIENT/XFORWARD; may be NULL */
+	/* told of the upstream's EHLO reply text; may be NULL */
+	void		(*ehlo_seen)(void *, const char *);
 };
 
 struct up_reply {
@@ -44,6 +48,7 @@ struct up_result {
 	enum up_status	 status;
 	struct up_reply	 reply;		/* the reply to relay or log */
 	const char	*why;		/* for the log when unavailable */
+	const char	*client_info;	/* "xclient", "xforward", "none" */
 };
 
 void	upstream_deliver(const struct config *, const struct envelope *,

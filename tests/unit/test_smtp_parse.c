@@ -423,7 +423,7 @@ static const struct data_case data_cases[] = {
 	    100000 },
 	{ "dot CR at end held back", B("a\r\n.\r"), 0, 0, B("a\r\n"), 0, 1000,
 	    100000 },
-	{ "8-bit data passes", B("caf\xc3\xa9\r\n.\r\n"), 1, 0,
+	{ "8-bit data passes", B("caf\xc3\xa9\r\n.\r\n"), 1, DS_8BIT,
 	    B("caf\xc3\xa9\r\n"), 10, 1000, 100000 },
 	{ "dot space is data", B("a\r\n. \r\n.\r\n"), 1, 0, B("a\r\n. \r\n"),
 	    10, 1000, 100000 },
