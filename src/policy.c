@@ -46,6 +46,19 @@ domain_allowed(const struct config *c, const char *domain)
 }
 
 /*
+ * policy_domain_ours - is rcpt's domain in allowed_domains (the mail
+ * greygate receives for its upstream)?  Recipient verification probes
+ * only those.
+ */
+int
+policy_domain_ours(const struct config *c, const char *rcpt)
+{
+	const char	*d = addr_domain(rcpt);
+
+	return d != NULL && domain_allowed(c, d);
+}
+
+/*
  * policy_routed - does a recipient ask to be routed on: a source route
  * (route), or '%', '!' or an '@' (inside quotes) in its local part?  The
  * upstream may honour them (Postfix's allow_percent_hack, swap_bangpath)

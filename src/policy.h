@@ -31,6 +31,7 @@ enum verdict	 policy_rcpt(const struct config *,
 int		 policy_relay_allowed(const struct config *,
 		    const struct ipaddr *, const char *);
 int		 policy_routed(const char *, int);
+int		 policy_domain_ours(const struct config *, const char *);
 int		 policy_whitelisted(const struct config *,
 		    const struct policy_query *);
 const char	*policy_action(enum verdict);

@@ -28,6 +28,7 @@
 #include "cidr.h"
 #include "linebuf.h"
 #include "log.h"
+#include "smtp_parse.h"
 #include "upstream.h"
 
 #define UP_LINE_MAX	2048	/* one reply line */
@@ -42,6 +43,12 @@ struct upconn {
 	int		 quit_sent;	/* QUIT went with the final dot */
 	const char	*why;		/* first failure, for the log */
 };
+
+static int
+timeout_min(int a, int b)
+{
+	return a < b ? a : b;
+}
 
 /* connect_timeout - a TCP connection to ip:port within timeout seconds */
 static int
@@ -361,6 +368,52 @@ up_client_info(struct upconn *u, const struct config *c,
 	return 0;
 }
 
+/* refuse - greygate's own refusal of what it cannot replay */
+static void
+refuse(struct up_result *res, const char *text, const char *why)
+{
+	int	n;
+
+	res->status = UP_REJECTED;
+	res->why = why;
+	res->reply.code = (text[0] - '0') * 100 + (text[1] - '0') * 10 +
+	    (text[2] - '0');
+	n = snprintf(res->reply.text, sizeof(res->reply.text), "%s\r\n",
+	    text);
+	res->reply.len = n > 0 ? (size_t)n : 0;
+}
+
+/*
+ * up_extensions - what the message needs that the upstream must have
+ * announced (RFC 6531 3.4, RFC 6152 3); -1 when it is refused, res set.
+ */
+static int
+up_extensions(const struct envelope *env, const struct up_reply *ehlo,
+    struct up_result *res)
+{
+	if (env->smtputf8 && !(env->esmtp && has_ext(ehlo, "SMTPUTF8"))) {
+		refuse(res, "553 5.6.7 SMTPUTF8 is required, but was not "
+		    "offered by the upstream server", "no SMTPUTF8 upstream");
+		return -1;
+	}
+	if ((env->body == 8 || env->eightbit) && !(env->esmtp &&
+	    has_ext(ehlo, "8BITMIME"))) {
+		refuse(res, "554 5.6.3 Conversion required but not supported: "
+		    "8-bit data, no 8BITMIME upstream", "no 8BITMIME upstream");
+		return -1;
+	}
+	return 0;
+}
+
+/* rcpt_params - " NOTIFY=.. ORCPT=.." of recipient i, when replayed */
+static const char *
+rcpt_params(const struct envelope *env, size_t i, int dsn)
+{
+	if (!dsn || env->rcpt_params == NULL || env->rcpt_params[i] == NULL)
+		return "";
+	return env->rcpt_params[i];
+}
+
 /* replay - the dialogue proper; the caller owns the connection */
 static void
 replay(struct upconn *u, const struct config *c, const struct envelope *env,
@@ -369,7 +422,7 @@ replay(struct upconn *u, const struct config *c, const struct envelope *env,
 	struct up_reply	 r, ehlo;
 	char		 cmd[8192], num[32];
 	size_t		 off = 0, i, nok = 0;
-	int		 pipelining, first_bad = -1, rv;
+	int		 pipelining, dsn, first_bad = -1, rv;
 	struct up_reply	 bad;
 
 	memset(&bad, 0, sizeof(bad));
@@ -398,7 +451,10 @@ replay(struct upconn *u, const struct config *c, const struct envelope *env,
 		env->ehlo_seen(env->arg, ehlo.text);
 	if (up_client_info(u, c, env, &ehlo, res) == -1)
 		return set_unavailable(res, u->why);
+	if (up_extensions(env, &ehlo, res) == -1)
+		return;
 	pipelining = env->esmtp && has_ext(&ehlo, "PIPELINING");
+	dsn = env->esmtp && has_ext(&ehlo, "DSN");
 
 	off = 0;
 	if (up_printf(u, cmd, sizeof(cmd), &off, "MAIL FROM:<%s>%s",
@@ -414,19 +470,22 @@ replay(struct upconn *u, const struct config *c, const struct envelope *env,
 	    up_printf(u, cmd, sizeof(cmd), &off, " BODY=%s%s",
 	    env->body == 8 ? "8BITMIME" : "7BIT", "") == -1)
 		return set_unavailable(res, u->why);
-	if (up_printf(u, cmd, sizeof(cmd), &off, "\r\n%s%s", "", "") == -1)
+	if (up_printf(u, cmd, sizeof(cmd), &off, "%s%s\r\n",
+	    env->smtputf8 ? " SMTPUTF8" : "", dsn && env->mail_params ?
+	    env->mail_params : "") == -1)
 		return set_unavailable(res, u->why);
 
 	/* MAIL and the RCPTs go in one group when upstream pipelines */
 	if (pipelining) {
 		for (i = 0; i < env->nrcpt; i++) {
-			if (off > sizeof(cmd) - 600) {
+			if (off > sizeof(cmd) - 1400) {
 				if (up_write(u, cmd, off) == -1)
 					return set_unavailable(res, u->why);
 				off = 0;
 			}
 			if (up_printf(u, cmd, sizeof(cmd), &off,
-			    "RCPT TO:<%s>%s\r\n", env->rcpts[i], "") == -1)
+			    "RCPT TO:<%s>%s\r\n", env->rcpts[i],
+			    rcpt_params(env, i, dsn)) == -1)
 				return set_unavailable(res, u->why);
 		}
 	}
@@ -438,7 +497,8 @@ replay(struct upconn *u, const struct config *c, const struct envelope *env,
 		if (!pipelining) {
 			off = 0;
 			if (up_printf(u, cmd, sizeof(cmd), &off,
-			    "RCPT TO:<%s>%s\r\n", env->rcpts[i], "") == -1 ||
+			    "RCPT TO:<%s>%s\r\n", env->rcpts[i],
+			    rcpt_params(env, i, dsn)) == -1 ||
 			    up_write(u, cmd, off) == -1)
 				return set_unavailable(res, u->why);
 		}
@@ -488,6 +548,93 @@ replay(struct upconn *u, const struct config *c, const struct envelope *env,
 		return;
 	}
 	relay(res, &r, "message refused");
+}
+
+/*
+ * upstream_probe - a short connection of greygate's own: EHLO (as the
+ * client when ci is given, with XCLIENT/XFORWARD), then, when rcpt is
+ * not NULL, MAIL FROM:<> (SMTPUTF8 when utf8 and announced), RCPT
+ * TO:<rcpt>, RSET; QUIT.  Every step waits at most timeout seconds.
+ * Nothing is ever sent after the RCPT but RSET and QUIT: a probe
+ * delivers nothing.
+ */
+void
+upstream_probe(const struct config *c, struct client_info *ci,
+    const char *helo, const char *rcpt, int utf8, struct up_probe *pr)
+{
+	struct upconn	 u;
+	struct up_reply	 r, ehlo;
+	struct up_result res;
+	struct envelope	 env;
+	char		 line[SMTP_DOMAIN_MAX + 16], cmd[SMTP_PATH_MAX + 64];
+	const char	*why = NULL;
+	int		 n;
+
+	memset(pr, 0, sizeof(*pr));
+	memset(&u, 0, sizeof(u));
+	memset(&res, 0, sizeof(res));
+	pr->client_info = "none";
+	u.timeout = timeout_min(c->upstream_timeout, c->verify_timeout);
+	if ((u.fd = connect_timeout(c->smtp_ip, c->smtp_port,
+	    timeout_min(c->upstream_connect_timeout, c->verify_timeout),
+	    &why)) == -1) {
+		pr->why = why;
+		return;
+	}
+	if (linebuf_init(&u.lb, UP_BUF, 1) == -1) {
+		close(u.fd);
+		pr->why = "out of memory";
+		return;
+	}
+	(void)snprintf(line, sizeof(line), "EHLO %s", helo);
+	memset(&env, 0, sizeof(env));
+	env.helo_line = line;
+	env.helo = helo;
+	env.esmtp = 1;
+	env.client = ci;
+	n = snprintf(cmd, sizeof(cmd), "%s\r\n", line);
+	if (up_reply(&u, &r) == -1 || r.code != 220 ||
+	    up_write(&u, cmd, (size_t)n) == -1 || up_reply(&u, &ehlo) == -1 ||
+	    ehlo.code / 100 != 2) {
+		pr->why = u.why ? u.why : "refused the probe";
+		goto done;
+	}
+	if (ci != NULL && up_client_info(&u, c, &env, &ehlo, &res) == -1) {
+		pr->why = u.why;
+		goto done;
+	}
+	pr->client_info = res.client_info ? res.client_info : "none";
+	pr->reached = 1;
+	memcpy(pr->ehlo, ehlo.text, sizeof(pr->ehlo));
+	if (rcpt == NULL)
+		goto done;
+	n = snprintf(cmd, sizeof(cmd), "MAIL FROM:<>%s\r\n", utf8 &&
+	    has_ext(&ehlo, "SMTPUTF8") ? " SMTPUTF8" : "");
+	if (up_write(&u, cmd, (size_t)n) == -1 || up_reply(&u, &r) == -1) {
+		pr->why = u.why;
+		goto done;
+	}
+	if (r.code / 100 != 2) {
+		pr->why = "refused MAIL FROM:<>";
+		goto done;
+	}
+	n = snprintf(cmd, sizeof(cmd), "RCPT TO:<%s>\r\n", rcpt);
+	if (n < 0 || (size_t)n >= sizeof(cmd) ||
+	    up_write(&u, cmd, (size_t)n) == -1 || up_reply(&u, &r) == -1) {
+		pr->why = u.why ? u.why : "command too long";
+		goto done;
+	}
+	pr->code = r.code;
+	memcpy(pr->reply, r.text, sizeof(pr->reply));
+	pr->why = "answered";
+	if (up_write(&u, "RSET\r\n", 6) == 0)
+		(void)up_reply(&u, &r);
+done:
+	u.timeout = u.timeout < 5 ? u.timeout : 5;
+	if (up_write(&u, "QUIT\r\n", 6) == 0)
+		(void)up_reply(&u, &r);
+	linebuf_free(&u.lb);
+	close(u.fd);
 }
 
 /*

@@ -36,6 +36,10 @@ struct envelope {
 	struct client_info *client;	/* for XCLIENT/XFORWARD; may be NULL */
 	/* told of the upstream's EHLO reply text; may be NULL */
 	void		(*ehlo_seen)(void *, const char *);
+	const char	*mail_params;	/* DSN parameters of MAIL, or NULL */
+	char		**rcpt_params;	/* per recipient, or NULL */
+	int		 smtputf8;	/* MAIL had SMTPUTF8 */
+	int		 eightbit;	/* the data holds 8-bit octets */
 };
 
 struct up_reply {
@@ -51,6 +55,18 @@ struct up_result {
 	const char	*client_info;	/* "xclient", "xforward", "none" */
 };
 
+/* what a probe of the upstream found (upstream_probe) */
+struct up_probe {
+	int		 reached;	/* 220 and a 2xx to EHLO */
+	char		 ehlo[UP_REPLY_MAX]; /* that EHLO reply's text */
+	int		 code;		/* reply to RCPT, 0: not asked/failed */
+	char		 reply[UP_REPLY_MAX]; /* its text, all lines */
+	const char	*why;		/* failure, for the log */
+	const char	*client_info;	/* "xclient", "xforward", "none" */
+};
+
+void	upstream_probe(const struct config *, struct client_info *,
+	    const char *, const char *, int, struct up_probe *);
 void	upstream_deliver(const struct config *, const struct envelope *,
 	    struct transcript *, struct up_result *);
 int	upstream_parse_line(const char *, size_t, int *, int *);

@@ -246,3 +246,148 @@ expect_queued() {
 	expect_line "S: 250 2.1.5 OK"
 	grep -q 'alice%good.example@good.example' "$MAILLOG" || fail "not replayed"
 }
+
+# ehlo_lines - the EHLO reply greygate gives a client from 127.0.0.5
+ehlo_lines() {
+	smtp_from 127.0.0.5 "EHLO client5.example" QUIT
+}
+
+@test "SMTPUTF8 and DSN: announced as Postfix does, replayed intact" {
+	postfix_conf 'smtpd_authorized_xclient_hosts = 127.0.0.1'
+	start_postfix
+	gw_conf 'policy = "accept"' 'verify_recipients = no'
+	start_daemon
+	run ehlo_lines
+	expect_line "S: 250-8BITMIME"
+	expect_line "S: 250-DSN"
+	expect_line "S: 250-SMTPUTF8"
+	run smtp_from 127.0.0.5 "EHLO client5.example" \
+		"MAIL FROM:<carol@good.example> SMTPUTF8 RET=HDRS ENVID=env+2Bid1" \
+		"RCPT TO:<jörg@good.example>" \
+		"RCPT TO:<alice@good.example> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Alice.Original@good.example" \
+		DATA "+Subject: =?UTF-8?Q?gr=C3=BC=C3=9Fe?=" "+" "+grüße" "." QUIT
+	expect_queued
+	wait_delivered joerg
+	wait_delivered alice
+	grep -q 'grüße' "$(mailbox joerg)" || fail "body: $(cat "$(mailbox joerg)")"
+	grep -Eq 'to=<jörg@good.example>, relay=virtual.*status=sent' "$MAILLOG" || fail "maillog"
+	grep -Eq 'to=<alice@good.example>, relay=virtual.*status=sent' "$MAILLOG" || fail "maillog"
+	# NOTIFY=SUCCESS: Postfix tells the sender, carol, with the ORCPT,
+	# the ENVID and (RET=HDRS) the headers only
+	wait_delivered carol
+	local dsn
+	dsn=$(cat "$(mailbox carol)")
+	grep -q '^Action: delivered' <<<"$dsn" || fail "no success DSN: $dsn"
+	grep -q '^Original-Recipient: rfc822;Alice.Original@good.example' <<<"$dsn" ||
+		fail "ORCPT did not arrive: $dsn"
+	# (Postfix decodes the xtext; an SMTPUTF8 message's report is
+	# message/global-*)
+	grep -q '^Original-Envelope-Id: env+id1$' <<<"$dsn" || fail "ENVID did not arrive: $dsn"
+	grep -q '^Content-Type: message/global-delivery-status' <<<"$dsn" ||
+		fail "SMTPUTF8 did not arrive: $dsn"
+	grep -q '^Content-Type: message/global-headers' <<<"$dsn" ||
+		fail "RET=HDRS did not arrive: $dsn"
+	# jörg had no NOTIFY: no notification for him
+	[ "$(grep -c '^Action: delivered' <<<"$dsn")" -eq 1 ] || fail "$dsn"
+	# a UTF-8 address without SMTPUTF8, a bad NOTIFY: refused here
+	run smtp_from 127.0.0.5 "EHLO client5.example" "MAIL FROM:<jörg@good.example>" \
+		"MAIL FROM:<a@outside.example>" "RCPT TO:<alice@good.example> NOTIFY=NEVER,SUCCESS" QUIT
+	expect_line "S: 501 5.1.7 Bad sender address syntax"
+	expect_line "S: 501 5.1.3 Bad recipient address syntax"
+}
+
+@test "extensions turned off in Postfix: greygate stops announcing them within upstream_ehlo_refresh" {
+	postfix_conf 'smtpd_authorized_xclient_hosts = 127.0.0.1'
+	start_postfix
+	gw_conf 'policy = "accept"' 'verify_recipients = no' 'upstream_ehlo_refresh = 2'
+	start_daemon
+	run ehlo_lines
+	expect_line "S: 250-DSN"
+	expect_line "S: 250-SMTPUTF8"
+	echo 'smtpd_discard_ehlo_keywords = dsn, smtputf8, 8bitmime' >>"$PF/etc/main.cf"
+	reload_postfix
+	local t0 i gone=
+	t0=$(now)
+	for ((i = 0; i < 100; i++)); do
+		run ehlo_lines
+		if ! printf '%s\n' "$output" | grep -q '^S: 250-DSN'; then
+			gone=1
+			break
+		fi
+		sleep 0.1
+	done
+	[ -n "$gone" ] || fail "DSN still announced: $output"
+	# the refresh interval, and time for Postfix's reload
+	elapsed_between "$t0" "$(now)" 0 8
+	refute_line "S: 250-SMTPUTF8"
+	refute_line "S: 250-8BITMIME"
+	expect_line "S: 250 ENHANCEDSTATUSCODES"
+	# what was not announced is not taken, and 8-bit data is refused
+	run smtp_from 127.0.0.5 "EHLO client5.example" \
+		"MAIL FROM:<a@outside.example> BODY=8BITMIME" \
+		"MAIL FROM:<a@outside.example> SMTPUTF8" \
+		"MAIL FROM:<a@outside.example> RET=FULL" \
+		"MAIL FROM:<a@outside.example>" "RCPT TO:<alice@good.example>" \
+		DATA "+Subject: 8 bit" "+" "+grüße" "." QUIT
+	expect_line "S: 555 5.5.4 Unsupported parameter"
+	expect_line "S: 554 5.6.3 Conversion required but not supported: 8-bit data, no 8BITMIME upstream"
+	[ "$(printf '%s\n' "$output" | grep -c '^S: 555 5.5.4')" -eq 3 ] || fail "$output"
+	queue_empty
+}
+
+@test "verification: an unknown recipient gets Postfix's own 550 at RCPT, the first time and from the cache" {
+	postfix_conf 'smtpd_authorized_xclient_hosts = 127.0.0.1'
+	start_postfix
+	gw_conf 'policy = "greylist"' 'verify_recipients = yes' "$(greylist_block 'delay = 1')"
+	start_daemon
+	local unknown="550 5.1.1 <nobody@good.example>: Recipient address rejected: User unknown in virtual mailbox table"
+	run smtp_from 127.0.0.5 "EHLO client5.example" "MAIL FROM:<sender@outside.example>" \
+		"RCPT TO:<nobody@good.example>" QUIT
+	expect_line "S: $unknown"
+	# the probe came with XCLIENT: Postfix names the real client
+	grep -Eq "NOQUEUE: reject: RCPT from unknown\[127\.0\.0\.5\]: 550 5.1.1 <nobody@good.example>.*from=<> " \
+		"$MAILLOG" || fail "no probe in Postfix's log"
+	grep -q 'to=<nobody@good.example> action=reject reason=unverified ' "$DAEMON_LOG" || fail "log"
+	# a second message to the same recipient: from the cache, no probe
+	run smtp_from 127.0.0.6 "EHLO client6.example" "MAIL FROM:<other@outside.example>" \
+		"RCPT TO:<nobody@good.example>" QUIT
+	expect_line "S: $unknown"
+	grep -q 'reason=unverified-cached' "$DAEMON_LOG" || fail "not from the cache"
+	[ "$(grep -c 'RCPT from .*to=<nobody@good.example>' "$MAILLOG")" -eq 1 ] ||
+		fail "Postfix saw another probe: $(grep 'RCPT from' "$MAILLOG")"
+	# not a client error, nothing queued, nothing greylisted for it
+	queue_empty
+	run "$top_builddir/src/greygatectl" -f "$CONF" list
+	printf '%s\n' "$output" | grep -Eq "^VERIFY	verify	<>	nobody@good.example	.*	550 5.1.1" ||
+		fail "greygatectl list: $output"
+	if printf '%s\n' "$output" | grep -q '^GREY.*nobody'; then
+		fail "greylisted: $output"
+	fi
+	run "$top_builddir/src/greygatectl" -f "$CONF" check 127.0.0.9 x@outside.example nobody@good.example
+	[ "$output" = "reject	$unknown" ] || fail "greygatectl check: $output"
+}
+
+@test "verification: two good and one unknown recipient are delivered to the two on the first retry, no 451 4.3.0" {
+	postfix_conf 'smtpd_authorized_xclient_hosts = 127.0.0.1'
+	start_postfix
+	gw_conf 'policy = "greylist"' 'verify_recipients = yes' "$(greylist_block 'delay = 1')"
+	start_daemon
+	run msg_from 127.0.0.5 client5.example alice@good.example bob@good.example nobody@good.example
+	[ "$(printf '%s\n' "$output" | grep -c '^S: 451 4.7.1 Greylisted')" -eq 2 ] || fail "$output"
+	expect_line "S: 550 5.1.1 <nobody@good.example>: Recipient address rejected: User unknown in virtual mailbox table"
+	# probes are no greylisting pass: the good ones are still grey now
+	run "$top_builddir/src/greygatectl" -f "$CONF" list
+	printf '%s\n' "$output" | grep -q '^GREY.*alice@good.example.*	0	' || fail "$output"
+	printf '%s\n' "$output" | grep -q '^VERIFY.*alice@good.example.*250 2.1.5' || fail "$output"
+	# the retry after the delay
+	local t
+	t=$(($(date +%s) + 2))
+	while [ "$(date +%s)" -lt "$t" ]; do sleep 0.2; done
+	run msg_from 127.0.0.5 client5.example alice@good.example bob@good.example nobody@good.example
+	expect_queued
+	refute_line "S: 451 4.3.0 Try again later"
+	wait_delivered alice
+	wait_delivered bob
+	[ "$(grep -c 'RCPT from .*to=<nobody@good.example>' "$MAILLOG")" -eq 1 ] ||
+		fail "a second probe of nobody: $(grep 'RCPT from' "$MAILLOG")"
+}
