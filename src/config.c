@@ -55,6 +55,12 @@ static cfg_opt_t opts[] = {
 	CFG_INT("upstream_connect_timeout", 30, CFGF_NONE),
 	CFG_INT("upstream_timeout", 300, CFGF_NONE),
 	CFG_INT("replay_timeout", 540, CFGF_NONE),
+	CFG_STR("upstream_client_info", "auto", CFGF_NONE),
+	CFG_INT("upstream_ehlo_refresh", 300, CFGF_NONE),
+	CFG_BOOL("verify_recipients", cfg_true, CFGF_NONE),
+	CFG_INT("verify_positive_expire", 604800, CFGF_NONE),
+	CFG_INT("verify_negative_expire", 10800, CFGF_NONE),
+	CFG_INT("verify_timeout", 10, CFGF_NONE),
 	CFG_STR("user", "greygate", CFGF_NONE),
 	CFG_STR("group", "greygate", CFGF_NONE),
 	CFG_STR("chroot", "", CFGF_NONE),
@@ -110,6 +116,10 @@ static const struct {
 	{ "upstream_connect_timeout", 1, 3600 },
 	{ "upstream_timeout", 1, 3600 },
 	{ "replay_timeout", 1, 600 },
+	{ "upstream_ehlo_refresh", 1, 86400 },
+	{ "verify_positive_expire", 1, 315360000 },
+	{ "verify_negative_expire", 1, 315360000 },
+	{ "verify_timeout", 1, 300 },
 	{ "spill_threshold", 4096, 1073741824 },
 	{ "start_workers", 1, 4096 },
 	{ "min_spare_workers", 0, 4096 },
@@ -389,6 +399,12 @@ valid_str(cfg_t *cfg, cfg_opt_t *opt)
 				snprintf(why, sizeof(why), "policy must be "
 				    "greylist, accept or reject, not \"%s\"",
 				    v);
+		} else if (strcmp(name, "upstream_client_info") == 0) {
+			if (strcmp(v, "auto") && strcmp(v, "xclient") &&
+			    strcmp(v, "xforward") && strcmp(v, "off"))
+				snprintf(why, sizeof(why), "upstream_client_info "
+				    "must be auto, xclient, xforward or off, "
+				    "not \"%s\"", v);
 		} else if (strcmp(name, "on_error") == 0) {
 			if (strcmp(v, "tempfail") && strcmp(v, "accept"))
 				snprintf(why, sizeof(why), "on_error must be "
@@ -770,7 +786,7 @@ config_load(const char *path, char *err, size_t errlen)
 	struct config	*c;
 	cfg_t		*cfg, *gl;
 	char		*buf, *nul, *p;
-	const char	*why;
+	const char	*why, *v;
 	size_t		 len;
 	unsigned int	 i;
 	int		 rv, line;
@@ -845,6 +861,18 @@ config_load(const char *path, char *err, size_t errlen)
 	    "upstream_connect_timeout");
 	c->upstream_timeout = (int)cfg_getint(cfg, "upstream_timeout");
 	c->replay_timeout = (int)cfg_getint(cfg, "replay_timeout");
+	v = cfg_getstr(cfg, "upstream_client_info");
+	c->upstream_client_info = strcmp(v, "xclient") == 0 ? UCI_XCLIENT :
+	    strcmp(v, "xforward") == 0 ? UCI_XFORWARD : strcmp(v, "off") == 0 ?
+	    UCI_OFF : UCI_AUTO;
+	c->upstream_ehlo_refresh = (int)cfg_getint(cfg,
+	    "upstream_ehlo_refresh");
+	c->verify_recipients = cfg_getbool(cfg, "verify_recipients") ? 1 : 0;
+	c->verify_positive_expire = (int)cfg_getint(cfg,
+	    "verify_positive_expire");
+	c->verify_negative_expire = (int)cfg_getint(cfg,
+	    "verify_negative_expire");
+	c->verify_timeout = (int)cfg_getint(cfg, "verify_timeout");
 	copy_str(cfg, "user", c->user, sizeof(c->user));
 	copy_str(cfg, "group", c->group, sizeof(c->group));
 	copy_str(cfg, "chroot", c->chroot, sizeof(c->chroot));

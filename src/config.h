@@ -27,6 +27,13 @@ enum on_error {
 	ONERR_ACCEPT
 };
 
+enum upstream_client_info {
+	UCI_AUTO,		/* XCLIENT when announced, else XFORWARD */
+	UCI_XCLIENT,		/* XCLIENT only */
+	UCI_XFORWARD,		/* XFORWARD only */
+	UCI_OFF			/* neither */
+};
+
 struct triple {
 	struct cidr	 client;	/* client network */
 	char		*sender;	/* address, "" for <> */
@@ -57,6 +64,12 @@ struct config {
 	int		 upstream_connect_timeout; /* seconds */
 	int		 upstream_timeout;	/* seconds per reply */
 	int		 replay_timeout;	/* a whole replay, seconds */
+	enum upstream_client_info upstream_client_info; /* XCLIENT... */
+	int		 upstream_ehlo_refresh;	/* seconds between EHLO probes */
+	int		 verify_recipients;	/* probe recipients at RCPT */
+	int		 verify_positive_expire; /* seconds a 2xx is kept */
+	int		 verify_negative_expire; /* seconds a 5xx is kept */
+	int		 verify_timeout;	/* seconds per probe step */
 	char		 user[64];		/* unprivileged user */
 	char		 group[64];		/* and group */
 	char		 chroot[PATH_MAX];	/* workers' root, "" for none */

@@ -111,7 +111,21 @@ check(const struct config *c, struct store *st, int argc, char **argv)
 	q.helo = "";
 	q.sender = s;
 	q.rcpt = argv[2];
+	q.route = 0;
 	v = policy_rcpt(c, &q, &reply);
+	/* a cached recipient verification first, as at RCPT */
+	if ((v == V_PASS || v == V_WHITELIST || v == V_ASK) &&
+	    c->verify_recipients && policy_domain_ours(c, argv[2])) {
+		if ((r = store_reply_get(st, STORE_VERIFY_NET, "", to,
+		    time(NULL), cached, sizeof(cached))) == -1)
+			errx(1, "%s", store_errstr(st));
+		if (r == 1 && cached[0] == '5') {
+			printf("reject\t%s\n", cached);
+			return 0;
+		}
+		if (r == 1)
+			printf("verified\t%s\n", cached);
+	}
 	if (v != V_ASK) {
 		printf("%s\t%s\n", policy_action(v), reply);
 		return 0;

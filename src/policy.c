@@ -45,6 +45,40 @@ domain_allowed(const struct config *c, const char *domain)
 	return 0;
 }
 
+/*
+ * policy_domain_ours - is rcpt's domain in allowed_domains (the mail
+ * greygate receives for its upstream)?  Recipient verification probes
+ * only those.
+ */
+int
+policy_domain_ours(const struct config *c, const char *rcpt)
+{
+	const char	*d = addr_domain(rcpt);
+
+	return d != NULL && domain_allowed(c, d);
+}
+
+/*
+ * policy_routed - does a recipient ask to be routed on: a source route
+ * (route), or '%', '!' or an '@' (inside quotes) in its local part?  The
+ * upstream may honour them (Postfix's allow_percent_hack, swap_bangpath)
+ * and trusts greygate's address, so relay control refuses them from a
+ * client that may not relay (Postfix: allow_untrusted_routing = no).
+ */
+int
+policy_routed(const char *rcpt, int route)
+{
+	const char	*at = strrchr(rcpt, '@');
+
+	if (route)
+		return 1;
+	if (at == NULL)		/* postmaster */
+		return 0;
+	return memchr(rcpt, '%', (size_t)(at - rcpt)) != NULL ||
+	    memchr(rcpt, '!', (size_t)(at - rcpt)) != NULL ||
+	    memchr(rcpt, '@', (size_t)(at - rcpt)) != NULL;
+}
+
 /* policy_relay_allowed - may this client send to this recipient? */
 int
 policy_relay_allowed(const struct config *c, const struct ipaddr *client,
@@ -110,7 +144,9 @@ policy_rcpt(const struct config *c, const struct policy_query *q,
     const char **reply)
 {
 	*reply = "250 2.1.5 OK";
-	if (!policy_relay_allowed(c, q->client, q->rcpt)) {
+	if (!policy_relay_allowed(c, q->client, q->rcpt) ||
+	    (policy_routed(q->rcpt, q->route) &&
+	    !cidr_match_list(c->relay_nets, c->nrelay_nets, q->client))) {
 		*reply = R_RELAY;
 		return V_RELAY_DENIED;
 	}

@@ -23,12 +23,15 @@ struct policy_query {
 	const char	*helo;		/* HELO/EHLO name */
 	const char	*sender;	/* reverse-path, "" for <> */
 	const char	*rcpt;		/* forward-path */
+	int		 route;		/* it had a source route */
 };
 
 enum verdict	 policy_rcpt(const struct config *,
 		    const struct policy_query *, const char **);
 int		 policy_relay_allowed(const struct config *,
 		    const struct ipaddr *, const char *);
+int		 policy_routed(const char *, int);
+int		 policy_domain_ours(const struct config *, const char *);
 int		 policy_whitelisted(const struct config *,
 		    const struct policy_query *);
 const char	*policy_action(enum verdict);

@@ -23,7 +23,9 @@ enum pp_op {
 	PP_REPLY_GET,		/* a cached upstream rejection? */
 	PP_REPLY_PUT,		/* cache an upstream rejection */
 	PP_LOG,			/* one line for greylist_log */
-	PP_OP_MAX = PP_LOG
+	PP_VERIFY_GET,		/* a cached recipient verification? */
+	PP_VERIFY_PUT,		/* a probe's answer ("" for none) */
+	PP_OP_MAX = PP_VERIFY_PUT
 };
 
 enum pp_status {
@@ -34,7 +36,8 @@ enum pp_status {
 	PP_NOTFOUND,		/* PP_REPLY_GET: nothing cached */
 	PP_OK,			/* PP_REPLY_PUT, PP_LOG: done */
 	PP_ERROR,		/* the store failed: apply on_error */
-	PP_STATUS_MAX = PP_ERROR
+	PP_BUSY,		/* PP_VERIFY_GET: another probe runs */
+	PP_STATUS_MAX = PP_BUSY
 };
 
 struct pp_request {

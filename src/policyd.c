@@ -42,6 +42,9 @@ static int		 pd_intx;	/* a write transaction is open */
 static struct timespec	 pd_txstart;	/* since when */
 static volatile time_t	*pd_horizon;	/* shared with the workers, or NULL */
 
+static int	verify_answer(const struct pp_request *, struct pp_response *,
+		    const char *, time_t);
+
 #define TX_MAX_MS	20		/* commit at least this often */
 #define TX_IDLE_MS	2		/* and after this long without a question */
 
@@ -167,6 +170,14 @@ policyd_answer(const struct pp_request *rq, struct pp_response *rp,
 		clock_gettime(CLOCK_MONOTONIC, &pd_txstart);
 	}
 	switch (rq->op) {
+	case PP_VERIFY_GET:
+	case PP_VERIFY_PUT:
+		if (verify_answer(rq, rp, to, now) == -1) {
+			rp->status = PP_ERROR;
+			store_failed();
+			return;
+		}
+		break;
 	case PP_REPLY_PUT:
 		/* whatever the client network: senders retry from others */
 		if (store_reply_put(pd_store, STORE_REPLY_NET, from, to,
@@ -222,6 +233,82 @@ policyd_answer(const struct pp_request *rq, struct pp_response *rp,
 		return;
 	}
 	store_ok();
+}
+
+/*
+ * Probes in flight, by recipient: a second worker asking about the same
+ * recipient meanwhile is told PP_BUSY and goes on to greylisting, so
+ * that one recipient is probed once at a time.  A slot is freed by the
+ * answer (PP_VERIFY_PUT) or after VERIFY_INFLIGHT seconds.
+ */
+#define VERIFY_SLOTS	64
+#define VERIFY_INFLIGHT	60
+
+static struct {
+	char	 rcpt[GREYLIST_ADDR_MAX];	/* normalised, "" free */
+	time_t	 until;
+} pd_probes[VERIFY_SLOTS];
+
+/* probe_claim - 1: the caller probes; 0: another one does (or full) */
+static int
+probe_claim(const char *to, time_t now)
+{
+	size_t	i, freeslot = VERIFY_SLOTS;
+
+	for (i = 0; i < VERIFY_SLOTS; i++) {
+		if (pd_probes[i].rcpt[0] != '\0' && pd_probes[i].until < now)
+			pd_probes[i].rcpt[0] = '\0';
+		if (pd_probes[i].rcpt[0] == '\0') {
+			if (freeslot == VERIFY_SLOTS)
+				freeslot = i;
+		} else if (strcmp(pd_probes[i].rcpt, to) == 0)
+			return 0;
+	}
+	if (freeslot == VERIFY_SLOTS)
+		return 0;	/* bounded: no more at once */
+	(void)strlcpy(pd_probes[freeslot].rcpt, to, GREYLIST_ADDR_MAX);
+	pd_probes[freeslot].until = now + VERIFY_INFLIGHT;
+	return 1;
+}
+
+static void
+probe_done(const char *to)
+{
+	size_t	i;
+
+	for (i = 0; i < VERIFY_SLOTS; i++)
+		if (strcmp(pd_probes[i].rcpt, to) == 0)
+			pd_probes[i].rcpt[0] = '\0';
+}
+
+/*
+ * verify_answer - PP_VERIFY_GET and PP_VERIFY_PUT: the verification
+ * cache, kept as replies of STORE_VERIFY_NET.  -1 on a store error.
+ */
+static int
+verify_answer(const struct pp_request *rq, struct pp_response *rp,
+    const char *to, time_t now)
+{
+	time_t	exp;
+	int	r;
+
+	if (rq->op == PP_VERIFY_GET) {
+		r = store_reply_get(pd_store, STORE_VERIFY_NET, "", to, now,
+		    rp->text, sizeof(rp->text));
+		if (r == -1)
+			return -1;
+		rp->status = r == 1 ? PP_FOUND : probe_claim(to, now) ?
+		    PP_NOTFOUND : PP_BUSY;
+		return 0;
+	}
+	probe_done(to);
+	rp->status = PP_OK;
+	if (rq->text[0] != '2' && rq->text[0] != '5')
+		return 0;	/* no answer: nothing kept */
+	exp = now + (rq->text[0] == '2' ? pd_cfg->verify_positive_expire :
+	    pd_cfg->verify_negative_expire);
+	return store_reply_put(pd_store, STORE_VERIFY_NET, "", to, rq->text,
+	    exp);
 }
 
 /*

@@ -22,9 +22,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ehlo_caps.h"
 #include "log.h"
 #include "policy.h"
 #include "session.h"
+#include "verify.h"
 
 #define S_ANY		(S_CONNECTED | S_HELO | S_MAIL | S_RCPT)
 #define S_INTRANS	(S_MAIL | S_RCPT)
@@ -83,6 +85,7 @@ static const struct smtp_cmd {
 /* the parsed arguments of the command being processed */
 static struct smtp_mail	cur_mail;
 static struct smtp_path	cur_rcpt;
+static char		cur_rcpt_params[SMTP_PARAMS_MAX];
 
 const char *
 session_state_name(enum state st)
@@ -206,13 +209,15 @@ session_log(struct session *s, const char *to, const char *action,
 		up[n] = '\0';
 	}
 	(void)snprintf(line, sizeof(line), "session=%s client=%s helo=%s "
-	    "from=<%s> to=%s action=%s reason=%s%s%s%s size=%zu tls=%s", s->id,
+	    "from=<%s> to=%s action=%s reason=%s%s%s%s size=%zu tls=%s%s%s",
+	    s->id,
 	    s->client_str, s->helo[0] ? s->helo : "-",
 	    log_safe(s->mail.path.addr, from, sizeof(from)),
 	    to ? log_safe(to, rcpt, sizeof(rcpt)) : "-", action, reason,
 	    upstream ? " upstream=\"" : "", upstream ? up : "",
 	    upstream ? "\"" : "", s->ds.size,
-	    netio_tls_name(&s->io, tls, sizeof(tls)));
+	    netio_tls_name(&s->io, tls, sizeof(tls)),
+	    s->ci_used ? " client_info=" : "", s->ci_used ? s->ci_used : "");
 	log_info("%s", line);
 	/* greylist_log is written by the policy process, outside chroot */
 	if (s->cfg->greylist_log[0] != '\0')
@@ -242,8 +247,10 @@ reset_transaction(struct session *s)
 {
 	size_t	i;
 
-	for (i = 0; i < s->nrcpt; i++)
+	for (i = 0; i < s->nrcpt; i++) {
 		free(s->rcpts[i]);
+		free(s->rcpt_params[i]);
+	}
 	s->nrcpt = 0;
 	s->nrefused = 0;
 	s->nrefusal = 0;
@@ -278,7 +285,9 @@ check_helo(struct session *s, const char *args)
 static int
 check_mail(struct session *s, const char *args)
 {
-	switch (smtp_parse_mail(args, &cur_mail)) {
+	switch (smtp_parse_mail_ext(args, &cur_mail,
+	    (s->ann & CAP_DSN ? SP_DSN : 0) |
+	    (s->ann & CAP_SMTPUTF8 ? SP_UTF8 : 0))) {
 	case SP_OK:
 		break;
 	case SP_PARAM_UNKNOWN:
@@ -292,7 +301,8 @@ check_mail(struct session *s, const char *args)
 		error(s, "501 5.1.7 Bad sender address syntax");
 		return 0;
 	}
-	if (!s->esmtp && (cur_mail.size != -1 || cur_mail.body != 0)) {
+	if ((!s->esmtp && (cur_mail.size != -1 || cur_mail.body != 0)) ||
+	    (cur_mail.body != 0 && !(s->ann & CAP_8BITMIME))) {
 		error(s, "555 5.5.4 Unsupported parameter");
 		return 0;
 	}
@@ -306,7 +316,10 @@ check_mail(struct session *s, const char *args)
 static int
 check_rcpt(struct session *s, const char *args)
 {
-	switch (smtp_parse_rcpt(args, &cur_rcpt)) {
+	switch (smtp_parse_rcpt_ext(args, &cur_rcpt,
+	    (s->ann & CAP_DSN ? SP_DSN : 0) |
+	    (s->mail.smtputf8 ? SP_UTF8 : 0), cur_rcpt_params,
+	    sizeof(cur_rcpt_params))) {
 	case SP_OK:
 		break;
 	case SP_PARAM_UNKNOWN:
@@ -393,6 +406,7 @@ do_helo(struct session *s, const char *args)
 {
 	hello(s, args);
 	s->esmtp = 0;
+	s->ann = 0;
 	session_reply(s, "250 %s Hello %s [%s]", s->cfg->servername, args,
 	    s->client_str);
 }
@@ -406,7 +420,14 @@ do_ehlo(struct session *s, const char *args)
 	    s->client_str);
 	session_reply(s, "250-PIPELINING");
 	session_reply(s, "250-SIZE %ld", s->cfg->max_message_size);
-	session_reply(s, "250-8BITMIME");
+	/* only what the upstream takes (ehlo_caps.c) */
+	s->ann = s->caps(s->cfg, s->tx.dir);
+	if (s->ann & CAP_8BITMIME)
+		session_reply(s, "250-8BITMIME");
+	if (s->ann & CAP_DSN)
+		session_reply(s, "250-DSN");
+	if (s->ann & CAP_SMTPUTF8)
+		session_reply(s, "250-SMTPUTF8");
 	if (s->tls_ctx != NULL && !s->tls)
 		session_reply(s, "250-STARTTLS");
 	session_reply(s, "250 ENHANCEDSTATUSCODES");
@@ -430,6 +451,8 @@ do_rcpt(struct session *s, const char *args)
 	const char		*reply;
 	enum verdict		 v;
 	char			**nr, to[SMTP_PATH_MAX + 3];
+	char			 vreply[STORE_REPLY_MAX + 1];
+	const char		*how;
 	unsigned char		*nn;
 	size_t			 ncap;
 	int			 asked, null = 0;
@@ -440,7 +463,18 @@ do_rcpt(struct session *s, const char *args)
 	q.helo = s->helo;
 	q.sender = s->mail.path.addr;
 	q.rcpt = cur_rcpt.addr;
+	q.route = cur_rcpt.route;
 	v = policy_rcpt(s->cfg, &q, &reply);
+	if ((v == V_PASS || v == V_WHITELIST || v == V_ASK) &&
+	    s->verify(s, cur_rcpt.addr, s->mail.smtputf8, vreply,
+	    sizeof(vreply), &how) == VERIFY_REFUSED) {
+		/* the upstream's own refusal, not the client's error */
+		s->nrefused++;
+		session_log(s, to, "reject", strcmp(how, "cached") == 0 ?
+		    "unverified-cached" : "unverified", vreply);
+		session_reply(s, "%s", vreply);
+		return;
+	}
 	if (v == V_PASS || v == V_WHITELIST || v == V_ASK) {
 		/*
 		 * One question: a rejection upstream gave this triplet in
@@ -502,10 +536,22 @@ do_rcpt(struct session *s, const char *args)
 			return;
 		}
 		s->rcpt_null = nn;
+		if ((nr = reallocarray(s->rcpt_params, ncap,
+		    sizeof(*nr))) == NULL) {
+			session_reply(s, "452 4.3.1 Insufficient system "
+			    "storage");
+			return;
+		}
+		s->rcpt_params = nr;
 		s->rcptcap = ncap;
 	}
 	s->rcpt_null[s->nrcpt] = (unsigned char)null;
 	if ((s->rcpts[s->nrcpt] = strdup(cur_rcpt.addr)) == NULL) {
+		session_reply(s, "452 4.3.1 Insufficient system storage");
+		return;
+	}
+	if ((s->rcpt_params[s->nrcpt] = strdup(cur_rcpt_params)) == NULL) {
+		free(s->rcpts[s->nrcpt]);
 		session_reply(s, "452 4.3.1 Insufficient system storage");
 		return;
 	}
@@ -758,6 +804,7 @@ answer_delivery(void *arg, const struct up_result *res)
 	if (s->answered)
 		return;
 	s->answered = 1;
+	s->ci_used = res->client_info;
 	switch (res->status) {
 	case UP_DELIVERED:
 		s->messages++;
@@ -796,6 +843,36 @@ answer_delivery(void *arg, const struct up_result *res)
 	out_append(s, ans->text, ans->len);
 	if (s->fd != -1)
 		(void)flush(s);
+}
+
+/* session_ehlo_seen - a replay's EHLO reply teaches what upstream takes */
+static void
+session_ehlo_seen(void *arg, const char *text)
+{
+	struct session	*s = arg;
+
+	ehlo_caps_learn(s->tx.dir, text, s->cfg->upstream_ehlo_refresh);
+}
+
+/* session_client_fill - the client as the upstream is told of it */
+void
+session_client_fill(struct session *s)
+{
+	if (s->ci.addr[0] == '\0') {
+		(void)strlcpy(s->ci.addr, s->client_str, sizeof(s->ci.addr));
+		s->ci.v6 = s->client.family == AF_INET6;
+		xclient_info_from_fd(&s->ci, s->fd);
+		s->ci.ident = s->id;
+	}
+	s->ci.helo = s->helo;
+	s->ci.esmtp = s->esmtp;
+}
+
+static void
+session_client_info(struct session *s, struct envelope *env)
+{
+	session_client_fill(s);
+	env->client = &s->ci;
 }
 
 /* data_done - the end of the data: check, replay, answer */
@@ -863,6 +940,12 @@ data_done(struct session *s)
 	env.alive = s->fd != -1 ? client_alive : NULL;
 	env.answer = answer_delivery;
 	env.arg = s;
+	session_client_info(s, &env);
+	env.ehlo_seen = session_ehlo_seen;
+	env.mail_params = s->mail.params;
+	env.rcpt_params = s->rcpt_params;
+	env.smtputf8 = s->mail.smtputf8;
+	env.eightbit = (s->ds.flags & DS_8BIT) != 0;
 	s->nrefusal = 0;
 	s->answered = 0;
 	s->tolist = to;
@@ -875,6 +958,7 @@ data_done(struct session *s)
 	if (s->replaying != NULL && !(s->abort != NULL && *s->abort))
 		*s->replaying = 0;
 	s->tolist = NULL;
+	s->ci_used = NULL;
 	reset_transaction(s);
 }
 
@@ -1005,6 +1089,8 @@ session_init(struct session *s, const struct config *cfg, int fd,
 	    arc4random());
 	s->state = S_CONNECTED;
 	s->deliver = upstream_deliver;
+	s->caps = ehlo_caps_current;
+	s->verify = verify_rcpt;
 	s->started = time(NULL);
 	lbsize = (size_t)cfg->max_command_line * 2;
 	if (lbsize < LB_SIZE)
@@ -1024,9 +1110,12 @@ session_free(struct session *s)
 {
 	size_t	i;
 
-	for (i = 0; i < s->nrcpt; i++)
+	for (i = 0; i < s->nrcpt; i++) {
 		free(s->rcpts[i]);
+		free(s->rcpt_params[i]);
+	}
 	free(s->rcpts);
+	free(s->rcpt_params);
 	free(s->rcpt_null);
 	free(s->refused);
 	free(s->out);
@@ -1034,6 +1123,7 @@ session_free(struct session *s)
 	linebuf_free(&s->in);
 	netio_close(&s->io);
 	s->rcpts = NULL;
+	s->rcpt_params = NULL;
 	s->rcpt_null = NULL;
 	s->refused = NULL;
 	s->out = NULL;

@@ -16,6 +16,7 @@
 #include "smtp_parse.h"
 #include "transcript.h"
 #include "upstream.h"
+#include "verify.h"
 
 enum state {
 	S_CONNECTED = 0x01,	/* greeted, no HELO yet */
@@ -77,6 +78,15 @@ struct session {
 					   0 when none; NULL: no mark */
 	int		 answered;	/* the end of data has its answer */
 	const char	*tolist;	/* its recipients, for the log */
+	struct client_info ci;		/* the client, for XCLIENT/XFORWARD */
+	unsigned int	 ann;		/* CAP_* announced in the EHLO reply */
+	/* what the upstream takes (ehlo_caps_current, or a fake) */
+	unsigned int	(*caps)(const struct config *, const char *);
+	char		**rcpt_params;	/* per recipient: DSN parameters */
+	/* recipient verification (verify_rcpt, or a fake) */
+	enum verify_result (*verify)(struct session *, const char *, int,
+			    char *, size_t, const char **);
+	const char	*ci_used;	/* what the last replay sent, or NULL */
 };
 
 int	session_init(struct session *, const struct config *, int,
@@ -88,5 +98,6 @@ void	session_run(struct session *);
 void	session_reply(struct session *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 const char *session_state_name(enum state);
+void	session_client_fill(struct session *);
 
 #endif

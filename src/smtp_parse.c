@@ -40,11 +40,57 @@ smtp_verb(char *line, char **args)
 	return line;
 }
 
+/*
+ * While an SMTPUTF8 transaction is parsed (smtp_parse_mail_ext,
+ * smtp_parse_rcpt_ext), octets of 0x80 and above may appear in local
+ * parts and domains (RFC 6531 3.3); the whole path must then be valid
+ * UTF-8.  Set only for the duration of one call.
+ */
+static int	parse_utf8;
+
 static int
 is_atext(int c)
 {
 	return isalnum(c) || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c)
-	    != NULL);
+	    != NULL) || (parse_utf8 && c >= 0x80);
+}
+
+/* utf8_valid - is p[0..len) well-formed UTF-8 (no overlong, surrogate)? */
+static int
+utf8_valid(const unsigned char *p, size_t len)
+{
+	size_t		i = 0, n, k;
+	unsigned long	cp, min;
+
+	while (i < len) {
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((p[i] & 0xe0) == 0xc0) {
+			n = 1;
+			cp = p[i] & 0x1f;
+			min = 0x80;
+		} else if ((p[i] & 0xf0) == 0xe0) {
+			n = 2;
+			cp = p[i] & 0x0f;
+			min = 0x800;
+		} else if ((p[i] & 0xf8) == 0xf0) {
+			n = 3;
+			cp = p[i] & 0x07;
+			min = 0x10000;
+		} else
+			return 0;
+		for (k = 1; k <= n; k++) {
+			if (i + k >= len || (p[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (p[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += n + 1;
+	}
+	return 1;
 }
 
 /* smtp_check_domain - RFC 5321 Domain: sub-domain *("." sub-domain) */
@@ -62,7 +108,8 @@ smtp_check_domain(const char *d, size_t len)
 			label = 0;
 			continue;
 		}
-		if (!isalnum((unsigned char)d[i]) && d[i] != '-')
+		if (!isalnum((unsigned char)d[i]) && d[i] != '-' &&
+		    !(parse_utf8 && (unsigned char)d[i] >= 0x80))
 			return -1;
 		if (label == 0 && d[i] == '-')
 			return -1;
@@ -130,7 +177,8 @@ parse_localpart(const char *s)
 				p++;
 				if (*p < 32 || *p > 126)
 					return 0;
-			} else if (*p < 32 || *p > 126)
+			} else if ((*p < 32 || *p > 126) && !(parse_utf8 &&
+			    (unsigned char)*p >= 0x80))
 				return 0;
 		}
 		p++;
@@ -170,6 +218,7 @@ smtp_parse_path(const char *s, struct smtp_path *path, int nullok,
 		return nullok == 1 ? SP_OK : SP_SYNTAX;
 	/* source route: accepted and ignored (RFC 5321 4.1.1.3) */
 	if (*p == '@') {
+		path->route = 1;	/* relay control must see it */
 		while (*p == '@') {
 			for (d = ++p; *p != ',' && *p != ':' && p < close; p++)
 				;
@@ -206,16 +255,100 @@ smtp_parse_path(const char *s, struct smtp_path *path, int nullok,
 	len = (size_t)(close - p);
 	if (len > SMTP_PATH_MAX)
 		return SP_SYNTAX;
+	if (parse_utf8 && !utf8_valid((const unsigned char *)p, len))
+		return SP_SYNTAX;
 	memcpy(path->addr, p, len);
 	path->addr[len] = '\0';
 	path->domain = (size_t)(d - p);
 	return SP_OK;
 }
 
-/* parse_params - ESMTP parameters of MAIL; m == NULL for RCPT */
-static enum sp_result
-parse_params(const char *p, struct smtp_mail *m)
+/* utf8_in - does s hold an octet of 0x80 or above? */
+static int
+utf8_in(const char *s)
 {
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x80)
+			return 1;
+	return 0;
+}
+
+/* xtext_valid - RFC 3461 xtext: "!".."~" but "=", and "+" HEX HEX */
+static int
+xtext_valid(const char *v, size_t len, int utf8)
+{
+	size_t	i;
+
+	for (i = 0; i < len; i++) {
+		if (v[i] == '+') {
+			if (i + 2 >= len)
+				return 0;
+			if (!isxdigit((unsigned char)v[i + 1]) ||
+			    !isxdigit((unsigned char)v[i + 2]) ||
+			    islower((unsigned char)v[i + 1]) ||
+			    islower((unsigned char)v[i + 2]))
+				return 0;
+			i += 2;
+		} else if ((v[i] < '!' || v[i] > '~' || v[i] == '=') &&
+		    !(utf8 && (unsigned char)v[i] >= 0x80))
+			return 0;
+	}
+	return 1;
+}
+
+/* notify_valid - NEVER, or a list of SUCCESS, FAILURE, DELAY once each */
+static int
+notify_valid(const char *v, size_t len)
+{
+	static const char *kw[] = { "SUCCESS", "FAILURE", "DELAY" };
+	unsigned int	seen = 0;
+	size_t		i = 0, w, k;
+
+	if (len == 5 && strncasecmp(v, "NEVER", 5) == 0)
+		return 1;
+	while (i < len) {
+		for (w = i; w < len && v[w] != ','; w++)
+			;
+		for (k = 0; k < 3; k++)
+			if (w - i == strlen(kw[k]) &&
+			    strncasecmp(v + i, kw[k], w - i) == 0)
+				break;
+		if (k == 3 || (seen & (1U << k)))
+			return 0;
+		seen |= 1U << k;
+		if (w == len)
+			return 1;
+		i = w + 1;
+	}
+	return 0;
+}
+
+/* keep - append " KW=VAL" as the client wrote it to the kept params */
+static int
+keep(char *buf, size_t size, const char *p, size_t len)
+{
+	size_t	n;
+
+	if (buf == NULL || (n = strlen(buf)) + 1 + len + 1 > size)
+		return -1;
+	buf[n] = ' ';
+	memcpy(buf + n + 1, p, len);
+	buf[n + 1 + len] = '\0';
+	return 0;
+}
+
+/*
+ * parse_params_ext - the ESMTP parameters: SIZE and BODY of MAIL (m
+ * set), and with SP_DSN the DSN parameters (RFC 3461: RET and ENVID of
+ * MAIL, NOTIFY and ORCPT of RCPT), with SP_UTF8 SMTPUTF8 of MAIL.  The
+ * DSN and SMTPUTF8 parameters that pass are appended to kept, as
+ * written, to be replayed unchanged.
+ */
+static enum sp_result
+parse_params_ext(const char *p, struct smtp_mail *m, unsigned int flags,
+    char *kept, size_t keptsize)
+{
+	unsigned int	 seen = 0;
 	char		 kw[32];
 	const char	*val, *e;
 	size_t		 klen, vlen, i;
@@ -259,6 +392,49 @@ parse_params(const char *p, struct smtp_mail *m)
 				m->body = 8;
 			else
 				return SP_PARAM_BAD;
+		} else if ((flags & SP_DSN) && m != NULL &&
+		    strcasecmp(kw, "RET") == 0) {
+			if (val == NULL || (seen & 1) || !((vlen == 4 &&
+			    strncasecmp(val, "FULL", 4) == 0) || (vlen == 4 &&
+			    strncasecmp(val, "HDRS", 4) == 0)) ||
+			    keep(kept, keptsize, p, (size_t)(e - p)) == -1)
+				return SP_PARAM_BAD;
+			seen |= 1;
+		} else if ((flags & SP_DSN) && m != NULL &&
+		    strcasecmp(kw, "ENVID") == 0) {
+			if (val == NULL || (seen & 2) || vlen == 0 ||
+			    vlen > 100 || !xtext_valid(val, vlen, 0) ||
+			    keep(kept, keptsize, p, (size_t)(e - p)) == -1)
+				return SP_PARAM_BAD;
+			seen |= 2;
+		} else if ((flags & SP_UTF8) && m != NULL &&
+		    strcasecmp(kw, "SMTPUTF8") == 0) {
+			if (val != NULL || m->smtputf8)
+				return SP_PARAM_BAD;
+			m->smtputf8 = 1;
+		} else if ((flags & SP_DSN) && m == NULL &&
+		    strcasecmp(kw, "NOTIFY") == 0) {
+			if (val == NULL || (seen & 4) || !notify_valid(val,
+			    vlen) || keep(kept, keptsize, p,
+			    (size_t)(e - p)) == -1)
+				return SP_PARAM_BAD;
+			seen |= 4;
+		} else if ((flags & SP_DSN) && m == NULL &&
+		    strcasecmp(kw, "ORCPT") == 0) {
+			const char *semi = val ? memchr(val, ';', vlen) : NULL;
+
+			if (val == NULL || (seen & 8) || semi == NULL ||
+			    semi == val || vlen > 500 ||
+			    (size_t)(e - semi) < 2 ||
+			    !xtext_valid(semi + 1, (size_t)(e - semi - 1),
+			    (flags & SP_UTF8) != 0) ||
+			    keep(kept, keptsize, p, (size_t)(e - p)) == -1)
+				return SP_PARAM_BAD;
+			for (i = 0; val + i < semi; i++)
+				if (!isalnum((unsigned char)val[i]) &&
+				    val[i] != '-')
+					return SP_PARAM_BAD;
+			seen |= 8;
 		} else
 			return SP_PARAM_UNKNOWN;
 		p = e;
@@ -272,6 +448,20 @@ parse_params(const char *p, struct smtp_mail *m)
 enum sp_result
 smtp_parse_mail(const char *args, struct smtp_mail *m)
 {
+	return smtp_parse_mail_ext(args, m, 0);
+}
+
+/*
+ * smtp_parse_mail_ext - the same, with the extensions of flags: SP_DSN
+ * (RET, ENVID kept in m->params), SP_UTF8 (SMTPUTF8; with it the path
+ * may be UTF-8, as may the RCPTs that follow).  A UTF-8 reverse-path
+ * needs the SMTPUTF8 parameter, which follows it: the path is parsed
+ * again once the parameters are known.
+ */
+enum sp_result
+smtp_parse_mail_ext(const char *args, struct smtp_mail *m,
+    unsigned int flags)
+{
 	const char	*end;
 	enum sp_result	 r;
 
@@ -279,27 +469,52 @@ smtp_parse_mail(const char *args, struct smtp_mail *m)
 	m->size = -1;
 	if (strncasecmp(args, "FROM:", 5) != 0)
 		return SP_SYNTAX;
-	if ((r = smtp_parse_path(args + 5, &m->path, 1, &end)) != SP_OK)
+	parse_utf8 = (flags & SP_UTF8) != 0;
+	r = smtp_parse_path(args + 5, &m->path, 1, &end);
+	parse_utf8 = 0;
+	if (r != SP_OK)
 		return r;
 	if (*end != '\0' && *end != ' ')
 		return SP_SYNTAX;
-	return parse_params(end, m);
+	if ((r = parse_params_ext(end, m, flags, m->params,
+	    sizeof(m->params))) != SP_OK)
+		return r;
+	if (!m->smtputf8 && utf8_in(m->path.addr))
+		return SP_SYNTAX;	/* 8-bit without SMTPUTF8 */
+	return SP_OK;
 }
 
 /* smtp_parse_rcpt - the arguments of RCPT: "TO:<path>"; no parameters */
 enum sp_result
 smtp_parse_rcpt(const char *args, struct smtp_path *path)
 {
+	return smtp_parse_rcpt_ext(args, path, 0, NULL, 0);
+}
+
+/*
+ * smtp_parse_rcpt_ext - the same with the extensions of flags: SP_DSN
+ * (NOTIFY, ORCPT, kept in params as written), SP_UTF8 (the transaction
+ * is SMTPUTF8: the path may be UTF-8).
+ */
+enum sp_result
+smtp_parse_rcpt_ext(const char *args, struct smtp_path *path,
+    unsigned int flags, char *params, size_t size)
+{
 	const char	*end;
 	enum sp_result	 r;
 
+	if (params != NULL && size > 0)
+		params[0] = '\0';
 	if (strncasecmp(args, "TO:", 3) != 0)
 		return SP_SYNTAX;
-	if ((r = smtp_parse_path(args + 3, path, -1, &end)) != SP_OK)
+	parse_utf8 = (flags & SP_UTF8) != 0;
+	r = smtp_parse_path(args + 3, path, -1, &end);
+	parse_utf8 = 0;
+	if (r != SP_OK)
 		return r;
 	if (*end != '\0' && *end != ' ')
 		return SP_SYNTAX;
-	return parse_params(end, NULL);
+	return parse_params_ext(end, NULL, flags, params, size);
 }
 
 /* smtp_check_mailbox - "local@domain" as written in a config file */
@@ -447,6 +662,8 @@ smtp_data_scan(struct datascan *ds, const char *buf, size_t len,
 				ds->flags |= DS_BARE;
 			else if (c == '\0')
 				ds->flags |= DS_NUL;
+			else if (c >= 0x80)
+				ds->flags |= DS_8BIT;
 			p++;
 			continue;
 		}

@@ -332,7 +332,9 @@ store_entry_label(const struct store_entry *e)
 	case STORE_CLIENT:
 		return "CLIENT";
 	case STORE_REPLY:
-		return "REPLY";
+		/* recipient verifications: a kind of their own */
+		return strcmp(e->net, STORE_VERIFY_NET) == 0 ? "VERIFY" :
+		    "REPLY";
 	}
 	return "UNKNOWN";
 }

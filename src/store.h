@@ -84,6 +84,12 @@ struct store_options {
 	const char	*redis_password; /* AUTH password; "": none */
 };
 
+/*
+ * Recipient verifications (verify.c) are kept as replies of this
+ * pseudo-network and the null sender: (STORE_VERIFY_NET, "", rcpt).
+ */
+#define STORE_VERIFY_NET	"verify"
+
 #define STORE_DECIDE_REPLY	100	/* decide: a cached reply instead */
 #define STORE_REDIS_PREFIX	"greygate:"
 #define STORE_REDIS_PORT	6379

@@ -49,6 +49,12 @@ struct upconn {
 	const char	*why;		/* first failure, for the log */
 };
 
+static int
+timeout_min(int a, int b)
+{
+	return a < b ? a : b;
+}
+
 /* connect_timeout - a TCP connection to ip:port within timeout seconds */
 static int
 connect_timeout(const char *ipstr, int port, int timeout, const char **why)
@@ -309,6 +315,102 @@ relay(struct up_result *res, const struct up_reply *r, const char *why)
 	res->reply = *r;
 }
 
+/*
+ * up_client_info - after a successful EHLO, tell the upstream who the
+ * client is (XCLIENT, then EHLO again as XCLIENT requires; or XFORWARD)
+ * when it announces it and upstream_client_info allows.  A refusal of
+ * the command is logged and the replay goes on without it.  Returns -1
+ * (u->why set) only when the connection failed.
+ */
+static int
+up_client_info(struct upconn *u, const struct config *c,
+    const struct envelope *env, struct up_reply *ehlo,
+    struct up_result *res)
+{
+	struct up_reply	 r;
+	char		 cmd[1536];
+	enum xc_kind	 k;
+	size_t		 len;
+
+	res->client_info = "none";
+	if (env->client == NULL || !env->esmtp || ehlo->len == 0)
+		return 0;
+	k = xclient_command(c->upstream_client_info, ehlo->text, env->client,
+	    cmd, sizeof(cmd));
+	if (k == XC_NONE)
+		return 0;
+	if (!env->client->named) {
+		xclient_lookup_name(env->client, 2);
+		k = xclient_command(c->upstream_client_info, ehlo->text,
+		    env->client, cmd, sizeof(cmd));
+		if (k == XC_NONE)
+			return 0;
+	}
+	if (up_write(u, cmd, strlen(cmd)) == -1 || up_reply(u, &r) == -1)
+		return -1;
+	if (r.code / 100 != 2) {
+		log_warnx("upstream refused %s: %.*s", xclient_kind_name(k),
+		    (int)strcspn(r.text, "\r\n"), r.text);
+		return 0;
+	}
+	res->client_info = xclient_kind_name(k);
+	if (k != XC_XCLIENT)
+		return 0;
+	/* XCLIENT starts the session over: EHLO again */
+	len = strlen(env->helo_line);
+	if (len + 2 >= sizeof(cmd))
+		return -1;
+	memcpy(cmd, env->helo_line, len);
+	memcpy(cmd + len, "\r\n", 2);
+	if (up_write(u, cmd, len + 2) == -1 || up_reply(u, ehlo) == -1)
+		return -1;
+	if (ehlo->code / 100 != 2) {
+		u->why = "refused our EHLO after XCLIENT";
+		return -1;
+	}
+	return 0;
+}
+
+/* refuse - greygate's own refusal of what it cannot replay */
+static void
+refuse(struct up_result *res, const char *text, const char *why)
+{
+	res->status = UP_REJECTED;
+	res->why = why;
+	upreply_set(&res->reply, text);
+}
+
+/*
+ * up_extensions - what the message needs that the upstream must have
+ * announced (RFC 6531 3.4, RFC 6152 3); -1 when it is refused, res set.
+ */
+static int
+up_extensions(const struct envelope *env, const struct up_reply *ehlo,
+    struct up_result *res)
+{
+	if (env->smtputf8 && !(env->esmtp && has_ext(ehlo, "SMTPUTF8"))) {
+		refuse(res, "553 5.6.7 SMTPUTF8 is required, but was not "
+		    "offered by the upstream server", "no SMTPUTF8 upstream");
+		return -1;
+	}
+	if ((env->body == 8 || env->eightbit) && !(env->esmtp &&
+	    has_ext(ehlo, "8BITMIME"))) {
+		refuse(res, "554 5.6.3 Conversion required but not supported: "
+		    "8-bit data, no 8BITMIME upstream", "no 8BITMIME upstream");
+		return -1;
+	}
+	return 0;
+}
+
+/* rcpt_params - " NOTIFY=.. ORCPT=.." of recipient i, when replayed */
+static const char *
+rcpt_params(const struct envelope *env, size_t i, int dsn)
+{
+	if (!dsn || env->rcpt_params == NULL || env->rcpt_params[i] == NULL)
+		return "";
+	return env->rcpt_params[i];
+}
+
 /* what the RCPTs of a replay have been told so far */
 struct rcpts {
 	size_t		 next;		/* first recipient not yet answered */
@@ -326,18 +428,19 @@ struct rcpts {
  */
 static int
 rcpt_replies(struct upconn *u, const struct envelope *env, int pipelining,
-    struct rcpts *rc)
+    int dsn, struct rcpts *rc)
 {
 	struct up_reply	 r;
-	char		 cmd[SMTP_PATH_MAX + 16];
+	char		 cmd[SMTP_PATH_MAX + 2048];
 	size_t		 off;
 
 	for (; rc->next < env->nrcpt; rc->next++) {
 		if (!pipelining) {
 			off = 0;
 			if (up_printf(u, cmd, sizeof(cmd), &off,
-			    "RCPT TO:<%s>%s\r\n", env->rcpts[rc->next], "") ==
-			    -1 || up_write(u, cmd, off) == -1)
+			    "RCPT TO:<%s>%s\r\n", env->rcpts[rc->next],
+			    rcpt_params(env, rc->next, dsn)) == -1 ||
+			    up_write(u, cmd, off) == -1)
 				return -1;
 		}
 		if (up_reply(u, &r) == -1)
@@ -415,8 +518,8 @@ the_dot(struct upconn *u, const struct envelope *env, struct transcript *tx,
  * the EHLO reply in *ehlo.  0, or -1 with res set.
  */
 static int
-hello(struct upconn *u, const struct envelope *env, struct up_reply *ehlo,
-    struct up_result *res)
+hello(struct upconn *u, const struct config *c, const struct envelope *env,
+    struct up_reply *ehlo, struct up_result *res)
 {
 	struct up_reply	 r;
 	char		 cmd[SMTP_DOMAIN_MAX + 32];
@@ -451,6 +554,12 @@ hello(struct upconn *u, const struct envelope *env, struct up_reply *ehlo,
 		set_unavailable(res, "refused our HELO");
 		return -1;
 	}
+	if (env->ehlo_seen != NULL && env->esmtp)
+		env->ehlo_seen(env->arg, ehlo->text);
+	if (up_client_info(u, c, env, ehlo, res) == -1) {
+		set_unavailable(res, u->why);
+		return -1;
+	}
 	return 0;
 }
 
@@ -467,6 +576,7 @@ mail_rcpts(struct upconn *u, const struct envelope *env,
 	struct up_reply	 r;
 	char		 cmd[8192], num[32];
 	size_t		 off = 0, i;
+	int		 dsn = env->esmtp && has_ext(ehlo, "DSN");
 
 	if (up_printf(u, cmd, sizeof(cmd), &off, "MAIL FROM:<%s>%s",
 	    env->from, "") == -1)
@@ -481,17 +591,20 @@ mail_rcpts(struct upconn *u, const struct envelope *env,
 	    up_printf(u, cmd, sizeof(cmd), &off, " BODY=%s%s",
 	    env->body == 8 ? "8BITMIME" : "7BIT", "") == -1)
 		return -1;
-	if (up_printf(u, cmd, sizeof(cmd), &off, "\r\n%s%s", "", "") == -1)
+	if (up_printf(u, cmd, sizeof(cmd), &off, "%s%s\r\n",
+	    env->smtputf8 ? " SMTPUTF8" : "", dsn && env->mail_params ?
+	    env->mail_params : "") == -1)
 		return -1;
 	if (pipelining) {
 		for (i = rc->next; i < env->nrcpt; i++) {
-			if (off > sizeof(cmd) - 600) {
+			if (off > sizeof(cmd) - 2600) {
 				if (up_write(u, cmd, off) == -1)
 					return -1;
 				off = 0;
 			}
 			if (up_printf(u, cmd, sizeof(cmd), &off,
-			    "RCPT TO:<%s>%s\r\n", env->rcpts[i], "") == -1)
+			    "RCPT TO:<%s>%s\r\n", env->rcpts[i],
+			    rcpt_params(env, i, dsn)) == -1)
 				return -1;
 		}
 	}
@@ -501,7 +614,7 @@ mail_rcpts(struct upconn *u, const struct envelope *env,
 		relay(res, &r, "sender refused");
 		return 1;
 	}
-	return rcpt_replies(u, env, pipelining, rc);
+	return rcpt_replies(u, env, pipelining, dsn, rc);
 }
 
 /* reconnect - a new connection for the same replay: 0 or -1 (u->why) */
@@ -546,7 +659,9 @@ replay(const struct config *c, struct upconn *u, const struct envelope *env,
 	upreply_init(&rc.first5);
 	upreply_init(&rc.first4);
 	for (;;) {
-		if (hello(u, env, &ehlo, res) == -1)
+		if (hello(u, c, env, &ehlo, res) == -1)
+			return;
+		if (up_extensions(env, &ehlo, res) == -1)
 			return;
 		pipelining = env->esmtp && has_ext(&ehlo, "PIPELINING");
 		start = rc.next;
@@ -580,6 +695,95 @@ replay(const struct config *c, struct upconn *u, const struct envelope *env,
 	if (r.code != 354)
 		return relay(res, &r, "DATA refused");
 	the_dot(u, env, tx, pipelining, res);
+}
+
+/*
+ * upstream_probe - a short connection of greygate's own: EHLO (as the
+ * client when ci is given, with XCLIENT/XFORWARD), then, when rcpt is
+ * not NULL, MAIL FROM:<> (SMTPUTF8 when utf8 and announced), RCPT
+ * TO:<rcpt>, RSET; QUIT.  Every step waits at most timeout seconds.
+ * Nothing is ever sent after the RCPT but RSET and QUIT: a probe
+ * delivers nothing.
+ */
+void
+upstream_probe(const struct config *c, struct client_info *ci,
+    const char *helo, const char *rcpt, int utf8, struct up_probe *pr)
+{
+	struct upconn	 u;
+	struct up_reply	 r, ehlo;
+	struct up_result res;
+	struct envelope	 env;
+	char		 line[SMTP_DOMAIN_MAX + 16], cmd[SMTP_PATH_MAX + 64];
+	const char	*why = NULL;
+	int		 n;
+
+	memset(pr, 0, sizeof(*pr));
+	memset(&u, 0, sizeof(u));
+	memset(&res, 0, sizeof(res));
+	pr->client_info = "none";
+	u.timeout = timeout_min(c->upstream_timeout, c->verify_timeout);
+	/* greeting, EHLO, XCLIENT and EHLO, MAIL, RCPT, RSET, QUIT */
+	u.end = now_ms() + 8L * u.timeout * 1000L;
+	if ((u.fd = connect_timeout(c->smtp_ip, c->smtp_port,
+	    timeout_min(c->upstream_connect_timeout, c->verify_timeout),
+	    &why)) == -1) {
+		pr->why = why;
+		return;
+	}
+	if (linebuf_init(&u.lb, UP_BUF, 1) == -1) {
+		close(u.fd);
+		pr->why = "out of memory";
+		return;
+	}
+	(void)snprintf(line, sizeof(line), "EHLO %s", helo);
+	memset(&env, 0, sizeof(env));
+	env.helo_line = line;
+	env.helo = helo;
+	env.esmtp = 1;
+	env.client = ci;
+	n = snprintf(cmd, sizeof(cmd), "%s\r\n", line);
+	if (up_reply(&u, &r) == -1 || r.code != 220 ||
+	    up_write(&u, cmd, (size_t)n) == -1 || up_reply(&u, &ehlo) == -1 ||
+	    ehlo.code / 100 != 2) {
+		pr->why = u.why ? u.why : "refused the probe";
+		goto done;
+	}
+	if (ci != NULL && up_client_info(&u, c, &env, &ehlo, &res) == -1) {
+		pr->why = u.why;
+		goto done;
+	}
+	pr->client_info = res.client_info ? res.client_info : "none";
+	pr->reached = 1;
+	memcpy(pr->ehlo, ehlo.text, sizeof(pr->ehlo));
+	if (rcpt == NULL)
+		goto done;
+	n = snprintf(cmd, sizeof(cmd), "MAIL FROM:<>%s\r\n", utf8 &&
+	    has_ext(&ehlo, "SMTPUTF8") ? " SMTPUTF8" : "");
+	if (up_write(&u, cmd, (size_t)n) == -1 || up_reply(&u, &r) == -1) {
+		pr->why = u.why;
+		goto done;
+	}
+	if (r.code / 100 != 2) {
+		pr->why = "refused MAIL FROM:<>";
+		goto done;
+	}
+	n = snprintf(cmd, sizeof(cmd), "RCPT TO:<%s>\r\n", rcpt);
+	if (n < 0 || (size_t)n >= sizeof(cmd) ||
+	    up_write(&u, cmd, (size_t)n) == -1 || up_reply(&u, &r) == -1) {
+		pr->why = u.why ? u.why : "command too long";
+		goto done;
+	}
+	pr->code = r.code;
+	memcpy(pr->reply, r.text, sizeof(pr->reply));
+	pr->why = "answered";
+	if (up_write(&u, "RSET\r\n", 6) == 0)
+		(void)up_reply(&u, &r);
+done:
+	u.timeout = u.timeout < 5 ? u.timeout : 5;
+	if (up_write(&u, "QUIT\r\n", 6) == 0)
+		(void)up_reply(&u, &r);
+	linebuf_free(&u.lb);
+	close(u.fd);
 }
 
 /*

@@ -390,6 +390,7 @@ shutdown_timeout = 3
 start_workers = 3
 min_spare_workers = 1
 max_spare_workers = 5
+verify_recipients = no
 greylist { store = "sqlite:$STORE" }
 EOF
 }

@@ -89,6 +89,39 @@ policy_pid() {
 	expect_delivered 4
 }
 
+@test "routing operators: refused from a client that may not relay, kept for allowed_senders" {
+	start_sink
+	grey_conf 'policy = "accept"' 'allowed_senders = {"127.0.0.1/32"}'
+	start_daemon
+	local r
+	for r in 'victim%external.example@example.org' 'external.example!victim@example.org' \
+		'"victim@external.example"@example.org' '@a.example,@b.example:victim@example.org' \
+		'@relay.example:victim@example.org'; do
+		run smtp_from 127.0.0.2 "EHLO client.example" "MAIL FROM:<a@example.com>" "RCPT TO:<$r>" QUIT
+		expect_line "S: 550 5.7.1 Relaying denied"
+		grep -Fq "to=<" "$DAEMON_LOG" || fail "no log line"
+	done
+	grep -c 'action=relay-denied reason=relay' "$DAEMON_LOG" | grep -qx 5 ||
+		fail "expected 5 relay-denied lines: $(cat "$DAEMON_LOG")"
+	# a plain local part and postmaster still pass from outside
+	run smtp_from 127.0.0.2 "EHLO client.example" "MAIL FROM:<a@example.com>" \
+		"RCPT TO:<bob@example.org>" "RCPT TO:<postmaster>" "RCPT TO:<b.o-b+x@example.org>" QUIT
+	refute_line "S: 550 5.7.1 Relaying denied"
+	expect_nothing_upstream
+	# allowed_senders keep what they had: accepted and replayed
+	for r in 'victim%external.example@example.org' 'external.example!victim@example.org' \
+		'"victim@external.example"@example.org'; do
+		run smtp_from 127.0.0.1 "EHLO client.example" "MAIL FROM:<a@example.com>" "RCPT TO:<$r>" \
+			DATA "+x" "." QUIT
+		expect_line "S: 250 2.1.5 OK"
+	done
+	run smtp_from 127.0.0.1 "EHLO client.example" "MAIL FROM:<a@example.com>" \
+		"RCPT TO:<@a.example,@b.example:victim@example.org>" DATA "+x" "." QUIT
+	expect_line "S: 250 2.1.5 OK"
+	expect_delivered 4
+	expect_sink_env 4 "EHLO client.example" "MAIL FROM:<a@example.com>" "RCPT TO:<victim@example.org>"
+}
+
 @test "auto_whitelist: after 2 passed triplets the network passes at once" {
 	start_sink
 	grey_conf "$(greylist_block 'delay = 1' 'auto_whitelist = 2')"

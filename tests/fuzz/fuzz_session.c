@@ -25,6 +25,18 @@
 
 #include "log.h"
 #include "session.h"
+#include "ehlo_caps.h"
+
+#define FAKE_CAPS_MORE (CAP_DSN | CAP_SMTPUTF8)
+
+/* the upstream takes 8BITMIME (and, for these tests, DSN and SMTPUTF8) */
+static unsigned int
+fake_caps(const struct config *c, const char *dir)
+{
+	(void)c;
+	(void)dir;
+	return CAP_KNOWN | CAP_8BITMIME | FAKE_CAPS_MORE;
+}
 
 int	LLVMFuzzerInitialize(int *, char ***);
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -249,6 +261,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (session_init(&s, cfgs[(data[0] >> 1) & 1], -1, &client) == -1)
 		abort();
 	s.deliver = fake_deliver;
+	s.caps = fake_caps;
 	cur = &s;
 	st.len = 0;
 	st.calls = 0;

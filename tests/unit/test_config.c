@@ -81,6 +81,12 @@ test_defaults(void)
 	is_int(c->upstream_timeout, 300, "upstream_timeout");
 	is_int(c->replay_timeout, 540, "replay_timeout");
 	is_int(c->greylist.refusal_expire, 432000, "greylist refusal_expire");
+	is_int(c->upstream_client_info, UCI_AUTO, "upstream_client_info");
+	is_int(c->upstream_ehlo_refresh, 300, "upstream_ehlo_refresh");
+	is_int(c->verify_recipients, 1, "verify_recipients");
+	is_int(c->verify_positive_expire, 604800, "verify_positive_expire");
+	is_int(c->verify_negative_expire, 10800, "verify_negative_expire");
+	is_int(c->verify_timeout, 10, "verify_timeout");
 	is_str(c->user, "greygate", "user");
 	is_str(c->group, "greygate", "group");
 	is_str(c->chroot, "", "chroot");
@@ -452,6 +458,14 @@ static const struct {
 	{ "policy upper case", "policy = \"ACCEPT\"\n", 1, "policy" },
 	{ "bad on_error", "greylist {\n\n  on_error = \"ignore\"\n}\n", 3,
 	    "on_error" },
+	{ "bad upstream_client_info", "\nupstream_client_info = \"both\"\n",
+	    2, "upstream_client_info must be auto, xclient, xforward or off, "
+	    "not \"both\"" },
+	{ "verify_recipients not a boolean", "verify_recipients = maybe\n", 1,
+	    "verify_recipients" },
+	{ "verify_timeout 0", "verify_timeout = 0\n", 1, "verify_timeout" },
+	{ "upstream_ehlo_refresh 0", "upstream_ehlo_refresh = 0\n", 1,
+	    "upstream_ehlo_refresh" },
 	{ "bad syslog_facility", "syslog_facility = \"local8\"\n", 1,
 	    "local8" },
 	{ "bad store", "greylist {\n  store = \"mysql://x\"\n}\n", 2,

@@ -15,6 +15,20 @@
 #include "log.h"
 #include "session.h"
 #include "tap.h"
+#include "ehlo_caps.h"
+
+#ifndef FAKE_CAPS_MORE
+#define FAKE_CAPS_MORE 0
+#endif
+
+/* the upstream takes 8BITMIME (and, for these tests, DSN and SMTPUTF8) */
+static unsigned int
+fake_caps(const struct config *c, const char *dir)
+{
+	(void)c;
+	(void)dir;
+	return CAP_KNOWN | CAP_8BITMIME | FAKE_CAPS_MORE;
+}
 
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
@@ -151,6 +165,7 @@ start(struct session *s, const struct config *c, const char *ip)
 		exit(1);
 	}
 	s->deliver = fake_deliver;
+	s->caps = fake_caps;
 }
 
 /*

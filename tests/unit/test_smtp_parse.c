@@ -316,6 +316,8 @@ static const struct {
 	    "postmaster@d.example", 11 },
 	{ "source route", "TO:<@r.example:c@d.example>", SP_OK, "c@d.example",
 	    2 },
+	{ "source route of two", "TO:<@a.example,@b.example:c@d.example>",
+	    SP_OK, "c@d.example", 2 },
 	{ "null path refused", "TO:<>", SP_SYNTAX },
 	{ "other local part without domain", "TO:<root>", SP_SYNTAX },
 	{ "postmasterx without domain", "TO:<postmasterx>", SP_SYNTAX },
@@ -349,6 +351,81 @@ test_rcpt(void)
 		    "address", rcpt_cases[i].name);
 		is_int(p.domain, rcpt_cases[i].domain, "smtp_parse_rcpt: %s: "
 		    "domain offset", rcpt_cases[i].name);
+		is_int(p.route, strncmp(rcpt_cases[i].args, "TO:<@", 5) == 0,
+		    "smtp_parse_rcpt: %s: route flag", rcpt_cases[i].name);
+	}
+}
+
+/* ------------------------------------------------------ DSN, SMTPUTF8 */
+
+static const struct {
+	const char	*name;
+	int		 rcpt;		/* RCPT, else MAIL */
+	unsigned int	 flags;
+	const char	*args;
+	enum sp_result	 want;
+	const char	*kept;		/* parameters kept */
+} ext_cases[] = {
+	{ "RET and ENVID kept", 0, SP_DSN,
+	    "FROM:<a@b.example> RET=HDRS ENVID=x+2By", SP_OK,
+	    " RET=HDRS ENVID=x+2By" },
+	{ "RET without DSN", 0, 0, "FROM:<a@b.example> RET=FULL",
+	    SP_PARAM_UNKNOWN, "" },
+	{ "RET twice", 0, SP_DSN, "FROM:<a@b.example> RET=FULL RET=HDRS",
+	    SP_PARAM_BAD, NULL },
+	{ "RET bad", 0, SP_DSN, "FROM:<a@b.example> RET=ALL", SP_PARAM_BAD,
+	    NULL },
+	{ "ENVID bad xtext", 0, SP_DSN, "FROM:<a@b.example> ENVID=a+zz",
+	    SP_PARAM_BAD, NULL },
+	{ "SMTPUTF8 and a UTF-8 sender", 0, SP_UTF8,
+	    "FROM:<j\xc3\xb6rg@b.example> SMTPUTF8", SP_OK, "" },
+	{ "UTF-8 sender without SMTPUTF8", 0, SP_UTF8,
+	    "FROM:<j\xc3\xb6rg@b.example>", SP_SYNTAX, NULL },
+	{ "SMTPUTF8 not announced", 0, 0, "FROM:<a@b.example> SMTPUTF8",
+	    SP_PARAM_UNKNOWN, NULL },
+	{ "bad UTF-8", 0, SP_UTF8, "FROM:<j\xc3@b.example> SMTPUTF8",
+	    SP_SYNTAX, NULL },
+	{ "NOTIFY and ORCPT kept", 1, SP_DSN,
+	    "TO:<c@d.example> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;c@d.example",
+	    SP_OK, " NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;c@d.example" },
+	{ "NOTIFY=NEVER", 1, SP_DSN, "TO:<c@d.example> NOTIFY=NEVER", SP_OK,
+	    " NOTIFY=NEVER" },
+	{ "NOTIFY NEVER with more", 1, SP_DSN,
+	    "TO:<c@d.example> NOTIFY=NEVER,DELAY", SP_PARAM_BAD, NULL },
+	{ "NOTIFY twice the same", 1, SP_DSN,
+	    "TO:<c@d.example> NOTIFY=DELAY,DELAY", SP_PARAM_BAD, NULL },
+	{ "ORCPT without type", 1, SP_DSN, "TO:<c@d.example> ORCPT=c@d",
+	    SP_PARAM_BAD, NULL },
+	{ "NOTIFY without DSN", 1, 0, "TO:<c@d.example> NOTIFY=NEVER",
+	    SP_PARAM_UNKNOWN, NULL },
+	{ "UTF-8 recipient", 1, SP_UTF8, "TO:<j\xc3\xb6rg@d\xc3\xa9.example>",
+	    SP_OK, "" },
+	{ "UTF-8 recipient without SMTPUTF8", 1, 0,
+	    "TO:<j\xc3\xb6rg@d.example>", SP_SYNTAX, NULL },
+};
+
+static void
+test_ext(void)
+{
+	struct smtp_mail	m;
+	struct smtp_path	p;
+	char			kept[SMTP_PARAMS_MAX];
+	enum sp_result		r;
+	size_t			i;
+
+	for (i = 0; i < sizeof(ext_cases) / sizeof(ext_cases[0]); i++) {
+		if (ext_cases[i].rcpt) {
+			r = smtp_parse_rcpt_ext(ext_cases[i].args, &p,
+			    ext_cases[i].flags, kept, sizeof(kept));
+		} else {
+			r = smtp_parse_mail_ext(ext_cases[i].args, &m,
+			    ext_cases[i].flags);
+			(void)strlcpy(kept, m.params, sizeof(kept));
+		}
+		is_int(r, ext_cases[i].want, "ext: %s", ext_cases[i].name);
+		if (r == SP_OK && ext_cases[i].kept != NULL)
+			is_str(kept, ext_cases[i].kept, "ext: %s: kept",
+			    ext_cases[i].name);
 	}
 }
 
@@ -418,7 +495,7 @@ static const struct data_case data_cases[] = {
 	    100000 },
 	{ "dot CR at end held back", B("a\r\n.\r"), 0, 0, B("a\r\n"), 0, 1000,
 	    100000 },
-	{ "8-bit data passes", B("caf\xc3\xa9\r\n.\r\n"), 1, 0,
+	{ "8-bit data passes", B("caf\xc3\xa9\r\n.\r\n"), 1, DS_8BIT,
 	    B("caf\xc3\xa9\r\n"), 10, 1000, 100000 },
 	{ "dot space is data", B("a\r\n. \r\n.\r\n"), 1, 0, B("a\r\n. \r\n"),
 	    10, 1000, 100000 },
@@ -635,6 +712,7 @@ main(void)
 	test_helo();
 	test_mail();
 	test_rcpt();
+	test_ext();
 	test_data();
 	test_data_splits();
 	test_data_toobig();
