@@ -77,11 +77,11 @@ worker_exit(void)
 }
 
 /*
- * worker_tell - report the state to the master; with ask, wait (2 s at
+ * worker_tell - report the state to the master; with ask, wait (5 s at
  * most) for the number of sessions in progress from the client's
  * network, this one included.  That number, 0 when not asked, or -1 when
- * the master did not answer: then it is gone, and the worker leaves
- * after this session.
+ * the master did not answer in time (the session is then served) or is
+ * gone (the worker then leaves after this session).
  */
 static int
 worker_tell(int state, int ask)
@@ -117,18 +117,22 @@ worker_tell(int state, int ask)
 		return 0;
 	pfd.fd = worker_chan;
 	pfd.events = POLLIN;
-	for (i = 0; i < 20; i++) {
+	for (i = 0; i < 50; i++) {
 		if (poll(&pfd, 1, 100) == 0)
 			continue;
 		n = recv(worker_chan, &r, sizeof(r), MSG_DONTWAIT);
 		if (n == -1 && (errno == EINTR || errno == EAGAIN))
 			continue;
-		if (n != (ssize_t)sizeof(r))
-			break;
-		if (r.magic == CHAN_MAGIC && r.seq == m.seq)
+		if (n <= 0) {
+			worker_stop = 1;	/* the master is gone */
+			return -1;
+		}
+		/* an answer that came too late for an earlier question */
+		if (n == (ssize_t)sizeof(r) && r.magic == CHAN_MAGIC &&
+		    r.seq == m.seq)
 			return r.count > INT_MAX ? INT_MAX : (int)r.count;
 	}
-	worker_stop = 1;
+	log_warnx("the master did not answer within 5 s");
 	return -1;
 }
 
