@@ -63,6 +63,8 @@ static cfg_opt_t opts[] = {
 	CFG_INT("verify_timeout", 10, CFGF_NONE),
 	CFG_STR("user", "greygate", CFGF_NONE),
 	CFG_STR("group", "greygate", CFGF_NONE),
+	CFG_STR("worker_user", "greygate-worker", CFGF_NONE),
+	CFG_STR("worker_group", "greygate-worker", CFGF_NONE),
 	CFG_STR("chroot", "", CFGF_NONE),
 	CFG_STR("pidfile", DEFAULT_PIDFILE, CFGF_NONE),
 	CFG_STR("spool_dir", DEFAULT_SPOOL, CFGF_NONE),
@@ -371,7 +373,9 @@ valid_str(cfg_t *cfg, cfg_opt_t *opt)
 				snprintf(why, sizeof(why), "servername must "
 				    "be one word");
 		} else if (strcmp(name, "serverid") == 0 ||
-		    strcmp(name, "user") == 0 || strcmp(name, "group") == 0) {
+		    strcmp(name, "user") == 0 || strcmp(name, "group") == 0 ||
+		    strcmp(name, "worker_user") == 0 ||
+		    strcmp(name, "worker_group") == 0) {
 			if (check_word(v) == -1)
 				snprintf(why, sizeof(why), "%s must be one "
 				    "non-empty word", name);
@@ -875,6 +879,9 @@ config_load(const char *path, char *err, size_t errlen)
 	c->verify_timeout = (int)cfg_getint(cfg, "verify_timeout");
 	copy_str(cfg, "user", c->user, sizeof(c->user));
 	copy_str(cfg, "group", c->group, sizeof(c->group));
+	copy_str(cfg, "worker_user", c->worker_user, sizeof(c->worker_user));
+	copy_str(cfg, "worker_group", c->worker_group,
+	    sizeof(c->worker_group));
 	copy_str(cfg, "chroot", c->chroot, sizeof(c->chroot));
 	copy_str(cfg, "pidfile", c->pidfile, sizeof(c->pidfile));
 	copy_str(cfg, "spool_dir", c->spool_dir, sizeof(c->spool_dir));

@@ -72,6 +72,8 @@ struct config {
 	int		 verify_timeout;	/* seconds per probe step */
 	char		 user[64];		/* unprivileged user */
 	char		 group[64];		/* and group */
+	char		 worker_user[64];	/* the workers' own user */
+	char		 worker_group[64];	/* and group */
 	char		 chroot[PATH_MAX];	/* workers' root, "" for none */
 	char		 pidfile[PATH_MAX];	/* master's pid file */
 	char		 spool_dir[PATH_MAX];	/* spill files */

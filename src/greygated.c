@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,29 +33,52 @@ usage(FILE *fp)
 	fprintf(fp, "usage: greygated [-dhtVv] [-f file]\n");
 }
 
-/* make_dir - create a missing directory, owned by uid/gid when root;
- * missing parents are created as mkdir -p would (0755, the caller's) */
+/*
+ * make_dir - create a missing directory, owned by uid/gid when drop.
+ * Its parent is opened once, and the directory is made and opened
+ * relative to it without following a symlink (mkdirat, then openat with
+ * O_NOFOLLOW) and given away through that descriptor (fchown): no one
+ * can swap a link in between.  An existing symlink is refused.  Missing
+ * parents are created first as mkdir -p would (0755, root's).
+ */
 static void
-make_dir(const char *path, mode_t mode, const struct privs *pv)
+make_dir(const char *path, mode_t mode, int drop, uid_t uid, gid_t gid)
 {
-	struct stat	st;
-	char		parent[PATH_MAX];
+	char		 pbuf[PATH_MAX], nbuf[PATH_MAX];
+	const char	*parent, *name;
+	struct stat	 st;
+	int		 dfd, fd, made = 0;
 
-	if (stat(path, &st) == 0) {
-		if (!S_ISDIR(st.st_mode))
-			fatalx("%s is not a directory", path);
-		return;
+	if (strlcpy(pbuf, path, sizeof(pbuf)) >= sizeof(pbuf) ||
+	    strlcpy(nbuf, path, sizeof(nbuf)) >= sizeof(nbuf))
+		fatalx("%s: path too long", path);
+	parent = dirname(pbuf);
+	name = basename(nbuf);
+	if ((dfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 &&
+	    errno == ENOENT && strcmp(parent, path) != 0) {
+		make_dir(parent, 0755, 0, 0, 0);
+		dfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	}
-	if (errno != ENOENT)
+	if (dfd == -1)
+		fatal("cannot open %s", parent);
+	if (mkdirat(dfd, name, mode) == 0)
+		made = 1;
+	else if (errno != EEXIST)
 		fatal("cannot create %s", path);
-	(void)strlcpy(parent, path, sizeof(parent));
-	(void)strlcpy(parent, dirname(parent), sizeof(parent));
-	if (strcmp(parent, path) != 0)
-		make_dir(parent, 0755, &(struct privs){ 0, 0, 0 });
-	if (mkdir(path, mode) == -1)
-		fatal("cannot create %s", path);
-	if (pv->drop && chown(path, pv->uid, pv->gid) == -1)
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd == -1) {
+		if (errno == ELOOP || errno == ENOTDIR)
+			fatalx("%s is not a directory (a symlink is refused)",
+			    path);
+		fatal("cannot open %s", path);
+	}
+	if (fstat(fd, &st) == -1 || !S_ISDIR(st.st_mode))
+		fatalx("%s is not a directory", path);
+	if (made && drop && fchown(fd, uid, gid) == -1)
 		fatal("chown %s", path);
+	close(fd);
+	close(dfd);
 }
 
 int
@@ -135,19 +159,34 @@ main(int argc, char *argv[])
 		if (privdrop_lookup(c->user, c->group, &pv.uid, &pv.gid) == -1)
 			fatalx("unknown user %s or group %s", c->user,
 			    c->group);
+		if (privdrop_lookup(c->worker_user, c->worker_group, &pv.wuid,
+		    &pv.wgid) == -1)
+			fatalx("unknown worker_user %s or worker_group %s "
+			    "(adduser --system --group --no-create-home %s)",
+			    c->worker_user, c->worker_group, c->worker_user);
+		if (pv.uid == 0 || pv.wuid == 0)
+			fatalx("user and worker_user must not be root");
+		if (pv.wuid == pv.uid || pv.wgid == pv.gid)
+			fatalx("worker_user/worker_group (%s/%s) must differ "
+			    "from user/group (%s/%s): a worker must not reach "
+			    "the store", c->worker_user, c->worker_group,
+			    c->user, c->group);
 	} else
 		log_warnx("not started as root: privileges are not dropped");
+	if (master_nofile(c, err, sizeof(err)) == -1)
+		fatalx("%s", err);
 
 	log_init(debug, c->syslog_facility);
 	log_info("greygated %s starting", PACKAGE_VERSION);
 
 	(void)strlcpy(dir, c->pidfile, sizeof(dir));
-	make_dir(dirname(dir), 0755, &(struct privs){ 0, 0, 0 });
-	make_dir(c->spool_dir, 0700, &pv);
+	make_dir(dirname(dir), 0755, 0, 0, 0);
+	/* the workers spill there; the store is the policy process's */
+	make_dir(c->spool_dir, 0700, pv.drop, pv.wuid, pv.wgid);
 	if (strncmp(c->greylist.store, "sqlite:", 7) == 0) {
 		/* the policy process creates the database in it */
 		(void)strlcpy(dir, c->greylist.store + 7, sizeof(dir));
-		make_dir(dirname(dir), 0750, &pv);
+		make_dir(dirname(dir), 0750, pv.drop, pv.uid, pv.gid);
 	}
 	if (c->chroot[0] != '\0' && access(c->chroot, X_OK) == -1)
 		fatal("chroot %s", c->chroot);

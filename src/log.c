@@ -3,6 +3,9 @@
  * foreground (-d), syslog otherwise.  It must never allocate on a path
  * that can fail silently, and fatal() is for a broken environment only:
  * a per-connection problem is logged with log_warn and ends that session.
+ * Every line goes through log_clean(), the one sanitiser of text that
+ * may hold client bytes: nothing but printable ASCII reaches a log, so
+ * no client can forge a line, a field or a terminal escape.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -75,19 +78,37 @@ log_procname(const char *name)
 	log_proc = name;
 }
 
+/*
+ * log_clean - src with every octet outside printable ASCII (0x20-0x7e)
+ * made '?', into dst of len octets (dst may be src); returns dst
+ */
+char *
+log_clean(char *dst, const char *src, size_t len)
+{
+	size_t	i;
+
+	if (len == 0)
+		return dst;
+	for (i = 0; i < len - 1 && src[i] != '\0'; i++)
+		dst[i] = src[i] >= 0x20 && src[i] < 0x7f ? src[i] : '?';
+	dst[i] = '\0';
+	return dst;
+}
+
 static void
 vlog(int pri, const char *fmt, va_list ap)
 {
 	char	buf[2048];
 	int	saved = errno;
 
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	log_clean(buf, buf, sizeof(buf));
 	if (log_debug_mode) {
-		vsnprintf(buf, sizeof(buf), fmt, ap);
 		fprintf(stderr, "greygated[%ld] %s: %s\n", (long)getpid(),
 		    log_proc, buf);
 		fflush(stderr);
 	} else
-		vsyslog(pri, fmt, ap);
+		syslog(pri, "%s", buf);
 	errno = saved;
 }
 

@@ -19,5 +19,6 @@ void	fatal(const char *, ...)
 void	fatalx(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
 int	log_facility(const char *);
+char	*log_clean(char *, const char *, size_t);
 
 #endif

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "policy_proto.h"
 
 /* terminated - the string field holds a NUL */
@@ -69,6 +70,152 @@ pp_decode_request(const void *buf, size_t len, struct pp_request *rq)
 	    rq->family != AF_INET6)
 		return -1;
 	return 0;
+}
+
+/* reply_valid - one line "D[0-9][0-9] " (D one of firsts) then printable
+ * ASCII only, at most STORE_REPLY_MAX octets.  0, or -1. */
+static int
+reply_valid(const char *t, const char *firsts)
+{
+	size_t	i, n = strnlen(t, STORE_REPLY_MAX + 1);
+
+	if (n < 4 || n > STORE_REPLY_MAX)
+		return -1;
+	if (strchr(firsts, t[0]) == NULL || t[1] < '0' || t[1] > '9' ||
+	    t[2] < '0' || t[2] > '9' || t[3] != ' ')
+		return -1;
+	for (i = 4; i < n; i++)
+		if (t[i] < 0x20 || t[i] > 0x7e)
+			return -1;
+	return 0;
+}
+
+/*
+ * pp_reply_valid - a reply text fit to store and to send: one line,
+ * "[45][0-9][0-9] " then printable ASCII only, at most STORE_REPLY_MAX
+ * octets.  0, or -1.
+ */
+int
+pp_reply_valid(const char *t)
+{
+	return t[0] != '\0' ? reply_valid(t, "45") : -1;
+}
+
+/*
+ * pp_verify_valid - a recipient verification's answer fit to keep: as
+ * pp_reply_valid, but a 2xx (the recipient exists) or a 5xx.  0, or -1.
+ */
+int
+pp_verify_valid(const char *t)
+{
+	return t[0] != '\0' ? reply_valid(t, "25") : -1;
+}
+
+/* addr_ok - "" (a sender, when nullok) or a mailbox as RCPT/MAIL take it */
+static int
+addr_ok(const char *s, int nullok)
+{
+	char		 buf[SMTP_PATH_MAX + 3];
+	struct smtp_path path;
+	const char	*end;
+	size_t		 len = strlen(s);
+
+	if (len == 0)
+		return nullok == 1 ? 0 : -1;
+	if (len > SMTP_PATH_MAX)
+		return -1;
+	buf[0] = '<';
+	memcpy(buf + 1, s, len);
+	buf[len + 1] = '>';
+	buf[len + 2] = '\0';
+	if (smtp_parse_path(buf, &path, nullok, &end) != SP_OK ||
+	    *end != '\0' || strcmp(path.addr, s) != 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * pp_check_request - a decoded request, field by field, as the policy
+ * process must see it before it acts: the client is an address, the
+ * sender and recipient parse as SMTP paths, and every field fits the
+ * operation (a reply text only with PP_REPLY_PUT, and a valid one; log
+ * text only with PP_LOG).  0, or -1 and why.
+ */
+int
+pp_check_request(const struct pp_request *rq, const char **why)
+{
+	static const uint8_t	zero[12];
+	const char		*p;
+
+	if (rq->pad != 0) {
+		*why = "padding not zero";
+		return -1;
+	}
+	if (rq->family != AF_INET && rq->family != AF_INET6) {
+		*why = "client is not an address";
+		return -1;
+	}
+	if (rq->family == AF_INET && memcmp(rq->addr + 4, zero, 12) != 0) {
+		*why = "client is not an IPv4 address";
+		return -1;
+	}
+	if (addr_ok(rq->sender, 1) == -1) {
+		*why = "sender does not parse";
+		return -1;
+	}
+	switch (rq->op) {
+	case PP_CHECK:
+	case PP_REPLY_GET:
+	case PP_REPLY_PUT:
+		if (addr_ok(rq->rcpt, -1) == -1) {
+			*why = "recipient does not parse";
+			return -1;
+		}
+		if (rq->op != PP_REPLY_PUT && rq->text[0] != '\0') {
+			*why = "text with a question";
+			return -1;
+		}
+		if (rq->op == PP_REPLY_PUT && pp_reply_valid(rq->text) == -1) {
+			*why = "reply text is not one 4xx/5xx line";
+			return -1;
+		}
+		return 0;
+	case PP_VERIFY_GET:
+	case PP_VERIFY_PUT:
+		if (addr_ok(rq->rcpt, -1) == -1) {
+			*why = "recipient does not parse";
+			return -1;
+		}
+		if (rq->op == PP_VERIFY_GET && rq->text[0] != '\0') {
+			*why = "text with a question";
+			return -1;
+		}
+		/* a probe's answer, or "" for none */
+		if (rq->op == PP_VERIFY_PUT && rq->text[0] != '\0' &&
+		    pp_verify_valid(rq->text) == -1) {
+			*why = "verification text is not one 2xx/5xx line";
+			return -1;
+		}
+		return 0;
+	case PP_LOG:
+		if (rq->rcpt[0] != '\0') {
+			*why = "recipient with a log line";
+			return -1;
+		}
+		if (rq->text[0] == '\0') {
+			*why = "empty log line";
+			return -1;
+		}
+		for (p = rq->text; *p != '\0'; p++)
+			if (*p < 0x20 || *p > 0x7e) {
+				*why = "log line not printable ASCII";
+				return -1;
+			}
+		return 0;
+	default:
+		*why = "unknown operation";
+		return -1;
+	}
 }
 
 /* pp_decode_response - an answer as received; 0, or -1 when malformed */
@@ -243,6 +390,17 @@ pp_ask(struct pp_conn *pc, struct pp_request *rq, struct pp_response *rp)
 		close(pc->fd);
 		pc->fd = -1;
 		return -1;
+	}
+	/* a reply text is sent to a client: checked again here */
+	if (rp->status == PP_FOUND && (rq->op == PP_VERIFY_GET ?
+	    pp_verify_valid(rp->text) : pp_reply_valid(rp->text)) == -1) {
+		log_warnx("policy process answered a reply text that is not "
+		    "one %s line: ignored", rq->op == PP_VERIFY_GET ?
+		    "2xx/5xx" : "4xx/5xx");
+		if (rq->op != PP_REPLY_GET && rq->op != PP_VERIFY_GET)
+			return -1;
+		rp->status = PP_NOTFOUND;
+		rp->text[0] = '\0';
 	}
 	return 0;
 }

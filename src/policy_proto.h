@@ -66,11 +66,14 @@ int	pp_request_init(struct pp_request *, enum pp_op,
 int	pp_decode_request(const void *, size_t, struct pp_request *);
 int	pp_decode_response(const void *, size_t, struct pp_response *);
 int	pp_client_ip(const struct pp_request *, struct ipaddr *);
+int	pp_check_request(const struct pp_request *, const char **);
+int	pp_reply_valid(const char *);
+int	pp_verify_valid(const char *);
 
 /* a worker's connection, made when first needed */
 struct pp_conn {
 	int		 fd;		/* -1 until connected */
-	const char	*name;		/* "@..." in the scoreboard, "" if none */
+	const char	*name;		/* "@..." on the board, "" if none */
 };
 
 int	pp_ask(struct pp_conn *, struct pp_request *, struct pp_response *);

@@ -8,6 +8,7 @@
  * failure is answered PP_ERROR, so that the worker applies on_error;
  * it is never turned into a pass here.
  */
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -22,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chan.h"
 #include "greylist.h"
 #include "log.h"
 #include "policy_proto.h"
@@ -40,7 +42,12 @@ static FILE		*pd_log;
 static int		 pd_failing;	/* the store is failing: logged once */
 static int		 pd_intx;	/* a write transaction is open */
 static struct timespec	 pd_txstart;	/* since when */
-static volatile time_t	*pd_horizon;	/* shared with the workers, or NULL */
+static int		 pd_chan = -1;	/* to the master */
+static time_t		 pd_horizon;	/* last told to the master */
+static uid_t		 pd_wuid;	/* the workers' uid */
+static time_t		 pd_warn_at;	/* refusals logged this second */
+static int		 pd_warn_n;
+static time_t		 pd_accept_after; /* EMFILE: accept again then */
 
 static int	verify_answer(const struct pp_request *, struct pp_response *,
 		    const char *, time_t);
@@ -114,23 +121,47 @@ keys(const struct pp_request *rq, char *net, char *from, char *to)
 }
 
 /*
- * policyd_horizon - where to publish the time after which no upstream
- * refusal is remembered, so that workers need not ask about one before
- * it (the common case: nothing refused in the last hour).  It only ever
- * moves later; a stale one costs a question, never a missed refusal.
+ * horizon_extend - a refusal is remembered until t: the master publishes
+ * that time on its board, after which no upstream refusal is
+ * remembered, so that workers need not ask about one before it (the
+ * common case: nothing refused in the last hour).  It only ever moves
+ * later; a stale one costs a question, never a missed refusal.
  */
-void
-policyd_horizon(volatile time_t *h)
-{
-	pd_horizon = h;
-}
-
-/* horizon_extend - a refusal is remembered until t */
 static void
 horizon_extend(time_t t)
 {
-	if (pd_horizon != NULL && *pd_horizon < t)
-		*pd_horizon = t;
+	struct chan_horizon	h;
+
+	if (pd_horizon >= t)
+		return;
+	pd_horizon = t;
+	if (pd_chan == -1)
+		return;
+	memset(&h, 0, sizeof(h));
+	h.magic = CHAN_MAGIC;
+	h.until = (int64_t)t;
+	(void)send(pd_chan, &h, sizeof(h), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/*
+ * refused - a request that fails its checks, or a stored text that does:
+ * logged (at most 10 lines a second, so that a worker cannot flood the
+ * log), never acted on
+ */
+static void
+refused(const char *what, const char *why)
+{
+	time_t	now = time(NULL);
+
+	if (now != pd_warn_at) {
+		if (pd_warn_n > 10)
+			log_warnx("%d more refused policy requests",
+			    pd_warn_n - 10);
+		pd_warn_at = now;
+		pd_warn_n = 0;
+	}
+	if (++pd_warn_n <= 10)
+		log_warnx("%s refused: %s", what, why);
 }
 
 /* policyd_answer - one request, one response; pure but for the store */
@@ -146,15 +177,24 @@ policyd_answer(const struct pp_request *rq, struct pp_response *rp,
 	struct tm		 tm;
 	int			 r;
 
+	const char		*why;
+	char			 line[PP_TEXT_MAX];
+
 	memset(rp, 0, sizeof(*rp));
 	rp->version = PP_VERSION;
 	rp->op = rq->op;
 	rp->id = rq->id;
 	rp->status = PP_ERROR;
+	if (pp_check_request(rq, &why) == -1) {
+		refused("policy request", why);
+		return;
+	}
 	if (rq->op == PP_LOG) {
+		/* made safe the way the workers' own log lines are */
+		log_clean(line, rq->text, sizeof(line));
 		if (pd_log != NULL && localtime_r(&now, &tm) != NULL &&
 		    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S%z", &tm) > 0)
-			fprintf(pd_log, "%s %s\n", ts, rq->text);
+			fprintf(pd_log, "%s %s\n", ts, line);
 		rp->status = PP_OK;
 		return;
 	}
@@ -195,6 +235,12 @@ policyd_answer(const struct pp_request *rq, struct pp_response *rp,
 			store_failed();
 			return;
 		}
+		if (r == 1 && pp_reply_valid(rp->text) == -1) {
+			/* the store (a shared Redis) is not to be believed */
+			refused("stored reply text", "not one 4xx/5xx line");
+			r = 0;
+			rp->text[0] = '\0';
+		}
 		rp->status = r == 1 ? PP_FOUND : PP_NOTFOUND;
 		break;
 	case PP_CHECK:
@@ -208,6 +254,12 @@ policyd_answer(const struct pp_request *rq, struct pp_response *rp,
 		if (r == -1) {
 			store_failed();
 			return;
+		}
+		if (r == 1 && pp_reply_valid(rp->text) == -1) {
+			refused("stored reply text", "not one 4xx/5xx line");
+			rp->text[0] = '\0';
+			r = 0;
+			gl = greylist_check(pd_store, &gp, net, from, to, now);
 		}
 		if (r == 1) {
 			rp->status = PP_FOUND;
@@ -297,6 +349,13 @@ verify_answer(const struct pp_request *rq, struct pp_response *rp,
 		    rp->text, sizeof(rp->text));
 		if (r == -1)
 			return -1;
+		if (r == 1 && pp_verify_valid(rp->text) == -1) {
+			/* the store (a shared Redis) is not to be believed */
+			refused("stored verification text",
+			    "not one 2xx/5xx line");
+			r = 0;
+			rp->text[0] = '\0';
+		}
 		rp->status = r == 1 ? PP_FOUND : probe_claim(to, now) ?
 		    PP_NOTFOUND : PP_BUSY;
 		return 0;
@@ -334,7 +393,7 @@ commit(int idle)
 		store_failed();
 }
 
-/* peer_ok - only our own user and root may ask */
+/* peer_ok - only the workers' user and root may ask */
 static int
 peer_ok(int fd)
 {
@@ -343,7 +402,7 @@ peer_ok(int fd)
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == -1)
 		return 0;
-	return cr.uid == 0 || cr.uid == geteuid();
+	return cr.uid == 0 || cr.uid == pd_wuid;
 }
 
 /* serve - one readable client; -1 when it must be closed */
@@ -372,12 +431,32 @@ serve(int fd)
 	return 0;
 }
 
+/* master_event - the master's channel: EOF when the master is gone */
+static void
+master_event(struct pollfd *p)
+{
+	char	buf[64];
+	ssize_t	n;
+
+	while ((n = recv(p->fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+		continue;	/* the master says nothing: ignored */
+	if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+		log_info("the master is gone: stopping");
+		pd_stop = 1;
+		pd_chan = -1;
+		p->fd = -1;
+	}
+}
+
 /*
- * policyd_main - the process.  ready gets "OK" or why the store cannot
- * be opened, then is closed; the master waits for it at start.
+ * policyd_main - the process.  chan, its channel to the master, gets a
+ * first chan_horizon when the store is open (or the text of why it
+ * cannot be), then every later horizon; the master waits for the first
+ * at start.  EOF on it (or PR_SET_PDEATHSIG) means the master is gone:
+ * the policy process then stops as on SIGTERM.
  */
 void
-policyd_main(const struct config *c, int lfd, int ready,
+policyd_main(const struct config *c, int lfd, int chan,
     const struct privs *pv)
 {
 	static struct pollfd	 pfd[MAX_CLIENTS];
@@ -389,8 +468,9 @@ policyd_main(const struct config *c, int lfd, int ready,
 	char			 err[512];
 	time_t			 last_expire = 0, now, stop_at = 0, until;
 	long			 n;
-	size_t			 nfd = 1, i;
+	size_t			 nfd = 2, i;
 	int			 fd;
+	pid_t			 master = getppid();
 
 	pd_cfg = c;
 	log_procname("policy");
@@ -410,16 +490,23 @@ policyd_main(const struct config *c, int lfd, int ready,
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 
-	if (pv->drop)
+	pd_wuid = pv->drop ? pv->wuid : geteuid();
+	if (pv->drop) {
 		privdrop_apply(NULL, pv->uid, pv->gid);
+		privdrop_child();
+	}
+	/* after the uid changed: that clears PR_SET_PDEATHSIG */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) == -1)
+		fatal("prctl PR_SET_PDEATHSIG");
+	if (getppid() != master)
+		exit(1);
 	(void)umask(027);	/* the store holds addresses: not for all */
 	config_store_options(c, &so);
 	if ((pd_store = store_open_with(c->greylist.store, &so, err,
 	    sizeof(err))) == NULL) {
 		log_warnx("greylist store: %s", err);
-		/* the master logs "did not start" if this write fails */
-		if (ready != -1 && write(ready, err, strlen(err)) == -1)
-			log_warn("policy process: readiness pipe");
+		if (chan != -1)
+			(void)send(chan, err, strlen(err), MSG_NOSIGNAL);
 		exit(1);
 	}
 	/* refusals an earlier policy process remembered, before any worker */
@@ -427,19 +514,23 @@ policyd_main(const struct config *c, int lfd, int ready,
 		log_warnx("greylist store: %s", store_errstr(pd_store));
 		until = time(NULL) + pd_cfg->greylist.refusal_expire;
 	}
-	horizon_extend(until);
-	if (ready != -1) {
-		/* without the OK the master kills us: no point going on */
-		if (write(ready, "OK", 2) != 2) {
-			log_warn("policy process: readiness pipe");
-			exit(1);
-		}
-		close(ready);
+	/* the first horizon says: ready */
+	pd_horizon = until;
+	if (chan != -1) {
+		struct chan_horizon h;
+
+		memset(&h, 0, sizeof(h));
+		h.magic = CHAN_MAGIC;
+		h.until = (int64_t)until;
+		(void)send(chan, &h, sizeof(h), MSG_NOSIGNAL);
+		pd_chan = chan;
 	}
 	open_log();
 
 	pfd[0].fd = lfd;
 	pfd[0].events = POLLIN;
+	pfd[1].fd = chan;
+	pfd[1].events = POLLIN;
 	for (;;) {
 		if (pd_reopen) {
 			pd_reopen = 0;
@@ -451,8 +542,12 @@ policyd_main(const struct config *c, int lfd, int ready,
 			pfd[0].fd = -1;
 			stop_at = time(NULL) + c->shutdown_timeout + 5;
 		}
-		if (pd_stop && (nfd == 1 || time(NULL) >= stop_at))
+		if (pd_stop && (nfd == 2 || time(NULL) >= stop_at))
 			break;
+		/* EMFILE, ENFILE: the listener waits a little */
+		if (pfd[0].fd != -1)
+			pfd[0].events = time(NULL) >= pd_accept_after ?
+			    POLLIN : 0;
 		/*
 		 * An open transaction waits a little for the next question:
 		 * a commit per question would cost more than the question.
@@ -477,6 +572,8 @@ policyd_main(const struct config *c, int lfd, int ready,
 			}
 			continue;
 		}
+		if (pfd[1].revents != 0)
+			master_event(&pfd[1]);
 		if (pfd[0].fd != -1 && (pfd[0].revents & POLLIN)) {
 			while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) !=
 			    -1) {
@@ -489,8 +586,16 @@ policyd_main(const struct config *c, int lfd, int ready,
 				pfd[nfd].revents = 0;
 				nfd++;
 			}
+			if (errno == EMFILE || errno == ENFILE) {
+				/* not a spin at 100 % CPU: a pause, logged */
+				if (pd_accept_after < now)
+					log_warnx("policy socket: accept: %s; "
+					    "pausing for a second",
+					    strerror(errno));
+				pd_accept_after = now + 1;
+			}
 		}
-		for (i = 1; i < nfd; i++) {
+		for (i = 2; i < nfd; i++) {
 			if (pfd[i].revents == 0)
 				continue;
 			if ((pfd[i].revents & POLLIN) && serve(pfd[i].fd) == 0)

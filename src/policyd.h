@@ -10,7 +10,6 @@
 #include "master.h"
 #include "policy_proto.h"
 
-void	policyd_horizon(volatile time_t *);
 void	policyd_main(const struct config *, int, int, const struct privs *)
 	    __attribute__((noreturn));
 void	policyd_answer(const struct pp_request *, struct pp_response *,

@@ -77,3 +77,15 @@ privdrop_apply(const char *dir, uid_t uid, gid_t gid)
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 		fatal("prctl PR_SET_NO_NEW_PRIVS");
 }
+
+/*
+ * privdrop_child - a child of the master, after its drop: not dumpable,
+ * so that no process of its uid can ptrace it or read its memory
+ * through /proc (and the kernel leaves no core with its secrets)
+ */
+void
+privdrop_child(void)
+{
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		fatal("prctl PR_SET_DUMPABLE");
+}

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 int	privdrop_lookup(const char *, const char *, uid_t *, gid_t *);
+void	privdrop_child(void);
 void	privdrop_apply(const char *, uid_t, gid_t);
 
 #endif

@@ -950,13 +950,13 @@ data_done(struct session *s)
 	s->answered = 0;
 	s->tolist = to;
 	if (s->replaying != NULL)
-		*s->replaying = time(NULL) + s->cfg->replay_timeout + 2;
+		s->replaying(1);
 	s->deliver(s->cfg, &env, &s->tx, &res);
 	if (!s->answered)
 		answer_delivery(s, &res);
 	/* stopping meanwhile: the mark stays while the worker winds up */
 	if (s->replaying != NULL && !(s->abort != NULL && *s->abort))
-		*s->replaying = 0;
+		s->replaying(0);
 	s->tolist = NULL;
 	s->ci_used = NULL;
 	reset_transaction(s);

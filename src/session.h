@@ -74,8 +74,9 @@ struct session {
 	unsigned char	*rcpt_null;	/* per recipient: decide at DATA */
 	struct refusal	*refused;	/* upstream refusals of a replay */
 	size_t		 nrefusal;
-	volatile time_t	*replaying;	/* the worker's mark: replay's end,
-					   0 when none; NULL: no mark */
+	/* told 1 when a replay starts, 0 when it has ended (not while
+	   stopping: the mark stays until the worker exits); may be NULL */
+	void		(*replaying)(int);
 	int		 answered;	/* the end of data has its answer */
 	const char	*tolist;	/* its recipients, for the log */
 	struct client_info ci;		/* the client, for XCLIENT/XFORWARD */

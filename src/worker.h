@@ -7,10 +7,8 @@
 #include "config.h"
 #include "master.h"
 
-void	worker_main(const struct config *, const struct listeners *,
-	    struct scoreboard *, int, const struct privs *)
-	    __attribute__((noreturn));
-int	worker_count_client(const struct scoreboard *, int,
-	    const struct ipaddr *);
+void	worker_main(const struct config *, const struct listeners *, int,
+	    int, int, const struct privs *) __attribute__((noreturn));
+int	worker_set_state(int);
 
 #endif

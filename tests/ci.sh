@@ -38,6 +38,9 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	fi
 	id greygate >/dev/null 2>&1 ||
 	    adduser --system --group --no-create-home greygate
+	# the workers' own user (worker_user), apart from the store's
+	id greygate-worker >/dev/null 2>&1 ||
+	    adduser --system --group --no-create-home greygate-worker
 fi
 
 summary() {

@@ -258,12 +258,16 @@ free_ports() {
 	python3 "$top_srcdir/tests/free_ports.py" "$1"
 }
 
-# ensure_greygate_user - the daemon drops to greygate:greygate when root
+# ensure_greygate_user - the daemon drops to greygate:greygate (policy
+# process) and greygate-worker:greygate-worker (workers) when root
 ensure_greygate_user() {
 	[ "$(id -u)" -eq 0 ] || return 0
-	id greygate >/dev/null 2>&1 ||
-		adduser --system --group --no-create-home --quiet greygate >/dev/null 2>&1 ||
-		id greygate >/dev/null 2>&1
+	local u
+	for u in greygate greygate-worker; do
+		id "$u" >/dev/null 2>&1 ||
+			adduser --system --group --no-create-home --quiet "$u" >/dev/null 2>&1 ||
+			id "$u" >/dev/null 2>&1 || return 1
+	done
 }
 
 common_setup() {
@@ -288,7 +292,7 @@ common_setup() {
 	BG_PIDS=()
 	mkdir -p "$T/spool" "$T/run" "$SINK_DIR"
 	if [ "$(id -u)" -eq 0 ]; then
-		chown greygate:greygate "$T/spool"
+		chown greygate-worker:greygate-worker "$T/spool"
 	fi
 	write_conf
 }
@@ -348,6 +352,7 @@ common_teardown() {
 	fi
 	# workers orphaned by a crashed master, and anything else still
 	# running from this test's directory
+	[ -n "${T:-}" ] || return 0	# skipped before anything started
 	for p in $(pids_mentioning "$T"); do
 		kill -KILL "$p" 2>/dev/null || true
 	done

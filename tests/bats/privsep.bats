@@ -1,9 +1,9 @@
 #!/usr/bin/env bats
 # Privilege separation, read from /proc while a real session is in
 # progress (SPEC 5, ARCHITECTURE.md): started as root with chroot and
-# user = "greygate", the workers run as greygate inside the chroot with
-# no capabilities and no way to the store, the policy process runs as
-# greygate outside it, and the master stays root but never holds a
+# user = "greygate", the workers run as greygate-worker (worker_user)
+# inside the chroot with no capabilities and no way to the store, the
+# policy process runs as greygate outside it, and the master stays root but never holds a
 # client's connection.  Root only: skipped otherwise.
 
 bats_require_minimum_version 1.5.0
@@ -18,7 +18,7 @@ setup() {
 	mkdir -p "$ROOTDIR/spool"
 	chown root:root "$ROOTDIR"
 	chmod 755 "$ROOTDIR"
-	chown greygate:greygate "$ROOTDIR/spool"
+	chown greygate-worker:greygate-worker "$ROOTDIR/spool"
 	write_conf "chroot = \"$ROOTDIR\"" "spool_dir = \"$ROOTDIR/spool\"" \
 		"spill_threshold = 4096" "inactivity_timeout = 10"
 }
@@ -49,13 +49,13 @@ tcp_inodes() {
 		/proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 
-# check_unprivileged PID - uid and gid greygate (real, effective, saved,
-# fs), greygate's group only, no capabilities (none in the bounding set
-# either), no_new_privs
+# check_unprivileged PID [USER] - uid and gid of USER (greygate; real,
+# effective, saved, fs), USER's group only, no capabilities (none in the
+# bounding set either), no_new_privs, not dumpable (no ptrace by its uid)
 check_unprivileged() {
 	local p=$1 uid gid
-	uid=$(id -u greygate)
-	gid=$(id -g greygate)
+	uid=$(id -u "${2:-greygate}")
+	gid=$(id -g "${2:-greygate}")
 	[ "$(status_field "$p" Uid)" = "$uid $uid $uid $uid" ] ||
 		fail "$p: Uid $(status_field "$p" Uid), want $uid x4"
 	[ "$(status_field "$p" Gid)" = "$gid $gid $gid $gid" ] ||
@@ -70,11 +70,14 @@ check_unprivileged() {
 	# nothing executed could bring privileges back
 	[ "$(status_field "$p" NoNewPrivs)" = 1 ] ||
 		fail "$p: NoNewPrivs $(status_field "$p" NoNewPrivs)"
+	# not dumpable: /proc/PID/environ is root's, not its uid's
+	[ "$(stat -c %u "/proc/$p/environ")" = 0 ] ||
+		fail "$p: dumpable (/proc/$p/environ owned by $(stat -c %U "/proc/$p/environ"))"
 	# root cannot come back: setuid(0) would need CAP_SETUID
 	[ "$(status_field "$p" Uid | cut -d' ' -f1)" != 0 ]
 }
 
-@test "privsep: workers are greygate in the chroot, policy greygate at /, master root without clients" {
+@test "privsep: workers are greygate-worker in the chroot, policy greygate at /, master root without clients" {
 	start_sink
 	start_daemon
 	local uid master=$DAEMON_PID kids p policy= workers=() w
@@ -117,9 +120,9 @@ check_unprivileged() {
 	[ "$holder" != "$master" ] && [ "$holder" != "$policy" ] ||
 		fail "the session is held by $holder (master $master, policy $policy)"
 
-	# workers: greygate, chrooted, no capability, no store
+	# workers: greygate-worker, chrooted, no capability, no store
 	for w in "${workers[@]}"; do
-		check_unprivileged "$w"
+		check_unprivileged "$w" greygate-worker
 		[ "$(readlink "/proc/$w/root")" = "$ROOTDIR" ] ||
 			fail "worker $w: root $(readlink "/proc/$w/root"), want $ROOTDIR"
 		[ ! -e "/proc/$w/root$STORE" ] && [ ! -e "/proc/$w/root$(dirname "$STORE")" ] ||

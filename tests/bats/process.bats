@@ -248,12 +248,10 @@ EOF
 	daemon_alive
 }
 
-@test "the master stays root, its children do not run as root" {
+@test "the master stays root, its children do not run as root (policy: user, workers: worker_user)" {
 	[ "$(id -u)" -eq 0 ] || skip "not root"
 	start_daemon
-	local uid gid kids p i
-	uid=$(id -u greygate)
-	gid=$(id -g greygate)
+	local uid gid kids p i u
 	grep -q "^Uid:[[:space:]]*0[[:space:]]" "/proc/$DAEMON_PID/status"
 	# a child just forked is root until it drops: wait (10 s at most)
 	# until none is, then look at each
@@ -270,6 +268,11 @@ EOF
 	kids=$(workers)
 	[ -n "$kids" ] || fail "no children"
 	for p in $kids; do
+		# the policy process is user, the workers worker_user
+		u=greygate-worker
+		tr '\0' ' ' <"/proc/$p/cmdline" | grep -q policy && u=greygate
+		uid=$(id -u $u)
+		gid=$(id -g $u)
 		awk -v u="$uid" '/^Uid:/ { exit !($2 == u && $3 == u && $4 == u && $5 == u) }' "/proc/$p/status" ||
 			fail "child $p: $(grep '^Uid:' "/proc/$p/status")"
 		awk -v g="$gid" '/^Gid:/ { exit !($2 == g && $3 == g && $4 == g && $5 == g) }' "/proc/$p/status" ||

@@ -13,6 +13,7 @@
  *
  *	policy_bench [-n entries] [-c clients] [-r requests] [-g] [-s spec]
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -220,11 +221,11 @@ int
 main(int argc, char *argv[])
 {
 	struct config	*cfg;
-	struct privs	 pv = { 0, 0, 0 };
+	struct privs	 pv = { 0, 0, 0, 0, 0 };
 	struct store	*st;
 	char		 dir[] = "/tmp/policy_bench.d.XXXXXX", conf[256];
 	char		 db[256], spec[300], ebuf[512], name[PP_NAME_MAX];
-	char		 ok[8], prefix[64];
+	char		 ok[64], prefix[64];
 	const char	*sspec = NULL;
 	FILE		*fp;
 	long		 n = 1000000, r = 50000;
@@ -292,7 +293,8 @@ main(int argc, char *argv[])
 	    spec, n, (now_ms() - t) / 1e3);
 
 	fflush(stdout);
-	if ((lfd = pp_listen(name, sizeof(name))) == -1 || pipe(p) == -1)
+	if ((lfd = pp_listen(name, sizeof(name))) == -1 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET, 0, p) == -1)
 		err(1, "policy socket");
 	if ((pd = fork()) == 0) {
 		close(p[0]);
@@ -300,7 +302,8 @@ main(int argc, char *argv[])
 	}
 	close(lfd);
 	close(p[1]);
-	if (read(p[0], ok, 2) != 2 || memcmp(ok, "OK", 2) != 0)
+	/* ready: a first chan_horizon on the channel */
+	if (recv(p[0], ok, sizeof(ok), 0) != (ssize_t)sizeof(struct chan_horizon))
 		errx(1, "the policy process did not start");
 	close(p[0]);
 

@@ -285,11 +285,14 @@ if [ -z "$user_before" ]; then
 fi
 uid=$(id -u greygate)
 [ "$uid" -lt 1000 ] || fail "greygate is not a system user (uid $uid)"
-run stat -c '%n %U:%G %a' /var/lib/greygate /var/spool/greygate "$CONF"
+run stat -c '%n %U:%G %a' /var/lib/greygate /var/spool/greygate /var/spool/greygate/spool "$CONF"
 [ "$(stat -c '%U:%G %a' /var/lib/greygate)" = "greygate:greygate 750" ] ||
 	fail "/var/lib/greygate is not greygate:greygate 0750"
-[ "$(stat -c '%U:%G %a' /var/spool/greygate)" = "greygate:greygate 700" ] ||
-	fail "/var/spool/greygate is not greygate:greygate 0700"
+[ "$(stat -c '%U:%G %a' /var/spool/greygate)" = "root:root 755" ] ||
+	fail "/var/spool/greygate (the chroot) is not root:root 0755"
+[ "$(stat -c '%U:%G %a' /var/spool/greygate/spool)" = "greygate-worker:greygate-worker 700" ] ||
+	fail "/var/spool/greygate/spool is not greygate-worker:greygate-worker 0700"
+getent passwd greygate-worker >/dev/null || fail "no greygate-worker user"
 [ "$(stat -c '%U:%G' "$CONF")" = "root:root" ] || fail "$CONF is not root's"
 printf "  \$ dpkg-query -W -f='\${Conffiles}' greygate\n"
 conffiles=$(dpkg-query -W -f='${Conffiles}\n' greygate)
@@ -371,18 +374,20 @@ run ps -o pid,ppid,user,group,args --ppid "$pid1" -p "$pid1"
 nworkers=0
 for c in $(pgrep -P "$pid1"); do
 	args=$(ps -o args= -p "$c")
-	[ "$(ps -o user= -p "$c")" = greygate ] || fail "child $c ($args) does not run as greygate"
 	root=$(readlink "/proc/$c/root")
 	case $args in
 	*worker*)
+		[ "$(ps -o uid= -p "$c" | tr -d ' ')" = "$(id -u greygate-worker)" ] ||
+			fail "worker $c ($args) does not run as greygate-worker"
 		[ "$root" = /var/spool/greygate ] || fail "worker $c is not chrooted (root $root)"
 		nworkers=$((nworkers + 1)) ;;
 	*policy*)
+		[ "$(ps -o user= -p "$c")" = greygate ] || fail "policy process $c does not run as greygate"
 		[ "$root" = / ] || fail "policy process $c is chrooted" ;;
 	esac
 done
 [ "$nworkers" -gt 0 ] || fail "no workers"
-say "$nworkers workers as greygate chrooted to /var/spool/greygate; policy process as greygate, not chrooted"
+say "$nworkers workers as greygate-worker chrooted to /var/spool/greygate; policy process as greygate, not chrooted"
 
 step "mail through greygate"
 send 127.0.0.1 "small-$$"
