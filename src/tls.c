@@ -71,7 +71,9 @@ tls_why(char *buf, size_t len)
 		(void)snprintf(buf, len, "unknown error");
 		return buf;
 	}
-	if ((r = ERR_reason_error_string(first)) != NULL)
+	if (ERR_SYSTEM_ERROR(first))
+		(void)snprintf(buf, len, "%s", strerror(ERR_GET_REASON(first)));
+	else if ((r = ERR_reason_error_string(first)) != NULL)
 		(void)snprintf(buf, len, "%s", r);
 	else
 		ERR_error_string_n(first, buf, len);

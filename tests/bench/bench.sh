@@ -364,11 +364,13 @@ if [ $AS_ROOT = 1 ] && command -v postfix >/dev/null; then
 	inet_interfaces = 127.0.0.1
 	inet_protocols = ipv4
 	mynetworks = 127.0.0.0/8
+	maillog_file_prefixes = $WORK
 	maillog_file = $PF/maillog
 	relayhost = [127.0.0.1]:$SINK_PORT
 	smtp_dns_support_level = disabled
 	disable_dns_lookups = yes
 	alias_maps =
+	local_recipient_maps =
 	smtpd_tls_security_level = may
 	smtpd_tls_cert_file = $WORK/tls.pem
 	smtpd_tls_key_file = $WORK/tls.key
@@ -394,6 +396,7 @@ if [ $AS_ROOT = 1 ] && command -v postfix >/dev/null; then
 	retry     unix  -       -       n       -       -       error
 	showq     unix  n       -       n       -       -       showq
 	tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+	proxymap  unix  -       -       n       -       -       proxymap
 	anvil     unix  -       -       n       -       1       anvil
 	scache    unix  -       -       n       -       1       scache
 	postlog   unix-dgram n  -       n       -       1       postlogd
@@ -405,7 +408,7 @@ if [ $AS_ROOT = 1 ] && command -v postfix >/dev/null; then
 		postfix -c "$PF/etc" stop > /dev/null 2>&1
 		for i in $(seq 100); do kill -0 "$pfpid" 2>/dev/null || break; sleep 0.05; done
 	else
-		FAILED=1; note "postfix did not start: $(cat "$WORK/pf.start")"
+		FAILED=1; note "postfix did not start: $(cat "$WORK/pf.start" "$PF/maillog" 2>/dev/null)"
 	fi
 else
 	echo "postfix-smtpd-tls skipped (needs root and postfix)"
