@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -83,9 +84,34 @@ privdrop_apply(const char *dir, uid_t uid, gid_t gid)
  * so that no process of its uid can ptrace it or read its memory
  * through /proc (and the kernel leaves no core with its secrets)
  */
+#if defined(__SANITIZE_ADDRESS__)
+#define PRIVDROP_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PRIVDROP_LSAN 1
+#endif
+#endif
+
+#ifdef PRIVDROP_LSAN
+/*
+ * dumpable_again - AddressSanitizer builds only: LeakSanitizer's check at
+ * exit attaches to the process with ptrace, which a process that is not
+ * dumpable refuses, and then aborts.  Registered after the sanitizer's
+ * own handler, this runs before it.
+ */
+static void
+dumpable_again(void)
+{
+	(void)prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+}
+#endif
+
 void
 privdrop_child(void)
 {
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
 		fatal("prctl PR_SET_DUMPABLE");
+#ifdef PRIVDROP_LSAN
+	(void)atexit(dumpable_again);
+#endif
 }

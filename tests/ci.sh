@@ -120,9 +120,6 @@ stage_mandoc() {
 	fi
 }
 
-stage_testssl() {
-	cd "$top/_build/plain" && make testssl
-}
 
 stage_lint() {
 	cd "$top/_build/plain" && make lint
@@ -195,7 +192,6 @@ trs_plain=$(find "$top/_build/plain" -name '*.trs' 2>/dev/null || true)
 stage "chaos soak: 2000 messages, workers killed, SIGHUP; nothing lost" stage_soak
 stage "unit tests under valgrind" stage_valgrind
 stage "mandoc -Tlint" stage_mandoc
-stage "testssl.sh against STARTTLS (make testssl)" stage_testssl
 stage "cppcheck and clang-tidy on src/ (make lint)" stage_lint
 stage "Debian hardening flags (dpkg-buildflags) and -Werror: build, unit tests" stage_hardened
 trs_hard=$(find "$top/_build/hardened" -name '*.trs' 2>/dev/null || true)

@@ -247,6 +247,13 @@ PYEOF
 )
 
 # fail MESSAGE - print MESSAGE and fail the test
+# Debian's own python3 first: a python3 of a version manager (a pyenv
+# shim) on PATH costs seconds a start on a loaded machine, and the
+# tests start one for every SMTP session.
+if [ -x /usr/bin/python3 ]; then
+	PATH=/usr/bin:$PATH
+fi
+
 fail() {
 	printf '%s\n' "$@" >&2
 	return 1
