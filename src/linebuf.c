@@ -95,21 +95,16 @@ linebuf_feed(struct linebuf *lb, const void *data, size_t len)
  * interrupted: after poll(2) said readable, EINTR does not happen); -1
  * with errno ENOBUFS when the buffer is full.
  */
+static ssize_t
+fd_read(void *arg, void *buf, size_t len)
+{
+	return read(*(int *)arg, buf, len);
+}
+
 ssize_t
 linebuf_read(struct linebuf *lb, int fd)
 {
-	ssize_t	n;
-
-	if (lb->end == lb->size)
-		linebuf_compact(lb);
-	if (lb->end == lb->size) {
-		errno = ENOBUFS;
-		return -1;
-	}
-	n = read(fd, lb->buf + lb->end, lb->size - lb->end);
-	if (n > 0)
-		lb->end += (size_t)n;
-	return n;
+	return linebuf_fill(lb, fd_read, &fd);
 }
 
 /* linebuf_wait - wait until fd is readable: 1 ready, 0 timeout, -1 error */

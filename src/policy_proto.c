@@ -111,25 +111,19 @@ pp_verify_valid(const char *t)
 	return t[0] != '\0' ? reply_valid(t, "25") : -1;
 }
 
-/* addr_ok - "" (a sender, when nullok) or a mailbox as RCPT/MAIL take it */
+/*
+ * addr_ok - "" (a sender, when nullok) or a mailbox as RCPT/MAIL take it
+ * (UTF-8 included: SMTPUTF8 transactions are greylisted too)
+ */
 static int
 addr_ok(const char *s, int nullok)
 {
-	char		 buf[SMTP_PATH_MAX + 3];
 	struct smtp_path path;
-	const char	*end;
-	size_t		 len = strlen(s);
 
-	if (len == 0)
+	if (s[0] == '\0')
 		return nullok == 1 ? 0 : -1;
-	if (len > SMTP_PATH_MAX)
-		return -1;
-	buf[0] = '<';
-	memcpy(buf + 1, s, len);
-	buf[len + 1] = '>';
-	buf[len + 2] = '\0';
-	if (smtp_parse_path(buf, &path, nullok, &end) != SP_OK ||
-	    *end != '\0' || strcmp(path.addr, s) != 0)
+	if (smtp_parse_bare(s, nullok, 1, &path) == -1 ||
+	    strcmp(path.addr, s) != 0)
 		return -1;
 	return 0;
 }

@@ -517,14 +517,18 @@ smtp_parse_rcpt_ext(const char *args, struct smtp_path *path,
 	return parse_params_ext(end, NULL, flags, params, size);
 }
 
-/* smtp_check_mailbox - "local@domain" as written in a config file */
+/*
+ * smtp_parse_bare - s, a path without its angle brackets, parsed as
+ * smtp_parse_path would parse "<s>" (nullok as there; utf8: UTF-8
+ * allowed as after SMTPUTF8).  0, or -1.
+ */
 int
-smtp_check_mailbox(const char *s)
+smtp_parse_bare(const char *s, int nullok, int utf8, struct smtp_path *path)
 {
 	char		 buf[SMTP_PATH_MAX + 3];
-	struct smtp_path path;
 	const char	*end;
 	size_t		 len = strlen(s);
+	int		 r;
 
 	if (len > SMTP_PATH_MAX)
 		return -1;
@@ -532,9 +536,19 @@ smtp_check_mailbox(const char *s)
 	memcpy(buf + 1, s, len);
 	buf[len + 1] = '>';
 	buf[len + 2] = '\0';
-	if (smtp_parse_path(buf, &path, 0, &end) != SP_OK || *end != '\0')
-		return -1;
-	return 0;
+	parse_utf8 = utf8 != 0;
+	r = smtp_parse_path(buf, path, nullok, &end);
+	parse_utf8 = 0;
+	return r == SP_OK && *end == '\0' ? 0 : -1;
+}
+
+/* smtp_check_mailbox - "local@domain" as written in a config file */
+int
+smtp_check_mailbox(const char *s)
+{
+	struct smtp_path path;
+
+	return smtp_parse_bare(s, 0, 0, &path);
 }
 
 /* data framing states */

@@ -70,6 +70,7 @@ enum sp_result smtp_parse_path(const char *, struct smtp_path *, int,
 	    const char **);
 int	smtp_check_domain(const char *, size_t);
 int	smtp_check_mailbox(const char *);
+int	smtp_parse_bare(const char *, int, int, struct smtp_path *);
 void	smtp_data_init(struct datascan *, size_t, size_t);
 int	smtp_data_scan(struct datascan *, const char *, size_t, size_t *,
 	    datasink_fn, void *);

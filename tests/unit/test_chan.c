@@ -268,6 +268,22 @@ test_requests(void)
 	req(PP_LOG, "", "", "session=1 \x1b[2J", -1, "a log with ESC");
 	req(PP_LOG, "", "b@example.org", "x", -1, "a log with a recipient");
 	req(PP_LOG, "", "", "", -1, "an empty log line");
+	req(PP_CHECK, "j\xc3\xb6rg@example.com", "b\xc3\xbc@example.org", "",
+	    0, "UTF-8 addresses (SMTPUTF8)");
+	req(PP_VERIFY_GET, "", "b@example.org", "", 0, "a verify get");
+	req(PP_VERIFY_GET, "", "b@example.org", "250 x", -1,
+	    "a verify get with a text");
+	req(PP_VERIFY_PUT, "", "b@example.org", "250 2.1.5 Ok", 0,
+	    "a verify put of a 250");
+	req(PP_VERIFY_PUT, "", "b@example.org", "550 5.1.1 unknown", 0,
+	    "a verify put of a 550");
+	req(PP_VERIFY_PUT, "", "b@example.org", "", 0,
+	    "a verify put of no answer");
+	req(PP_VERIFY_PUT, "", "b@example.org", "450 4.2.0 busy", -1,
+	    "a verify put of a 450");
+	req(PP_VERIFY_PUT, "", "b@example.org", "250 ok\r\n250 x", -1,
+	    "a verify put with CRLF");
+	req(PP_VERIFY_PUT, "", "", "250 ok", -1, "a verify put without recipient");
 
 	ipaddr_parse("192.0.2.1", &ip);
 	pp_request_init(&rq, PP_CHECK, &ip, "a@example.com", "b@example.org",
