@@ -104,7 +104,8 @@ chan_check_horizon(const void *buf, size_t len, time_t now, time_t ttl,
 		*why = "bad magic";
 		return -1;
 	}
-	if (h.until < 0 || h.until > (int64_t)now + ttl + 60) {
+	if (h.until < 0 || (h.until != CHAN_HORIZON_FOREVER &&
+	    h.until > (int64_t)now + ttl + 60)) {
 		*why = "horizon out of range";
 		return -1;
 	}

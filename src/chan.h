@@ -16,6 +16,8 @@
 
 #define CHAN_MAGIC	0x67674331u	/* "ggC1" */
 #define CHAN_MSGS_MAX	(1UL << 20)	/* messages one session may add */
+#define CHAN_HORIZON_FOREVER INT64_MAX	/* a horizon: workers always ask */
+#define HORIZON_TTL_MAX	(315360000L + 86400L) /* refusal_expire's range */
 
 enum slot_state {
 	SLOT_FREE,		/* no worker */

@@ -60,7 +60,7 @@ make_dir(const char *path, mode_t mode, int drop, uid_t uid, gid_t gid)
 		dfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	}
 	if (dfd == -1)
-		fatal("cannot open %s", parent);
+		fatal("cannot create %s", path);	/* errno: the parent's */
 	if (mkdirat(dfd, name, mode) == 0)
 		made = 1;
 	else if (errno != EEXIST)

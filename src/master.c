@@ -34,7 +34,7 @@
 #include "worker.h"
 
 #define MAX_POLICYD	8	/* in service, and old ones draining */
-#define HORIZON_MAX	(7 * 86400)	/* a refusal kept a week at most */
+#define HORIZON_MAX	(7 * 86400)	/* a refusal kept a week at most... */
 #define FDS_MASTER	64	/* the master's own, beyond the channels */
 #define FDS_WORKER	64	/* a worker's, whatever max_workers */
 
@@ -213,6 +213,9 @@ close_inherited(void)
 		pidfile_close(master_pfh);
 }
 
+/* ... or refusal_expire, when longer: what a horizon may reach */
+static time_t	horizon_ttl = HORIZON_MAX;
+
 /* horizon_update - a horizon the policy process sent, checked */
 static void
 horizon_update(int i, const void *buf, size_t n)
@@ -220,7 +223,7 @@ horizon_update(int i, const void *buf, size_t n)
 	const char	*why;
 	time_t		 until;
 
-	if (chan_check_horizon(buf, n, time(NULL), HORIZON_MAX, &until,
+	if (chan_check_horizon(buf, n, time(NULL), horizon_ttl, &until,
 	    &why) == -1) {
 		log_warnx("policy process %ld: bad message on its channel "
 		    "(%s): ignored", (long)pds[i].pid, why);
@@ -249,6 +252,8 @@ policyd_spawn(const struct config *c, const struct listeners *ls,
 	const char	*why;
 	time_t		 until;
 
+	horizon_ttl = c->greylist.refusal_expire > HORIZON_MAX ?
+	    (time_t)c->greylist.refusal_expire : HORIZON_MAX;
 	for (k = 0; k < MAX_POLICYD; k++)
 		if (pds[k].pid == 0)
 			break;
@@ -298,7 +303,7 @@ policyd_spawn(const struct config *c, const struct listeners *ls,
 		n = recv(p[0], msg, sizeof(msg) - 1, 0);
 	/* ready: the refusals an earlier policy process remembered */
 	if (n > 0 && chan_check_horizon(msg, (size_t)n, time(NULL),
-	    HORIZON_MAX, &until, &why) == 0) {
+	    horizon_ttl, &until, &why) == 0) {
 		if (until > board->reply_horizon)
 			board->reply_horizon = until;
 		(void)strlcpy(board->policy_name, name,

@@ -514,6 +514,9 @@ policyd_main(const struct config *c, int lfd, int chan,
 		log_warnx("greylist store: %s", store_errstr(pd_store));
 		until = time(NULL) + pd_cfg->greylist.refusal_expire;
 	}
+	/* a store that others write too (Redis): the workers always ask */
+	if ((int64_t)until > (int64_t)time(NULL) + HORIZON_TTL_MAX)
+		until = (time_t)CHAN_HORIZON_FOREVER;
 	/* the first horizon says: ready */
 	pd_horizon = until;
 	if (chan != -1) {

@@ -209,15 +209,15 @@ session_log(struct session *s, const char *to, const char *action,
 		up[n] = '\0';
 	}
 	(void)snprintf(line, sizeof(line), "session=%s client=%s helo=%s "
-	    "from=<%s> to=%s action=%s reason=%s%s%s%s size=%zu tls=%s%s%s",
+	    "from=<%s> to=%s action=%s reason=%s%s%s%s size=%zu%s%s tls=%s",
 	    s->id,
 	    s->client_str, s->helo[0] ? s->helo : "-",
 	    log_safe(s->mail.path.addr, from, sizeof(from)),
 	    to ? log_safe(to, rcpt, sizeof(rcpt)) : "-", action, reason,
 	    upstream ? " upstream=\"" : "", upstream ? up : "",
 	    upstream ? "\"" : "", s->ds.size,
-	    netio_tls_name(&s->io, tls, sizeof(tls)),
-	    s->ci_used ? " client_info=" : "", s->ci_used ? s->ci_used : "");
+	    s->ci_used ? " client_info=" : "", s->ci_used ? s->ci_used : "",
+	    netio_tls_name(&s->io, tls, sizeof(tls)));
 	log_info("%s", line);
 	/* greylist_log is written by the policy process, outside chroot */
 	if (s->cfg->greylist_log[0] != '\0')

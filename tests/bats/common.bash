@@ -658,6 +658,12 @@ S: 250 ENHANCEDSTATUSCODES
 EOF
 }
 
+# ehlo_reply_conservative - the same for an upstream never reached: no
+# 8BITMIME (the sink announces it, so ehlo_reply has it)
+ehlo_reply_conservative() {
+	ehlo_reply "$@" | grep -v '^S: 250-8BITMIME$'
+}
+
 # sink_msgs - the accepted messages' .msg files, in order
 sink_msgs() {
 	ls "$SINK_DIR"/*.msg 2>/dev/null | sort || true

@@ -54,7 +54,8 @@ version() {
 	[ "$(stat -c %a "$T/var/spool")" = 755 ] && [ "$(stat -c %a "$T/var/lib")" = 755 ] ||
 		fail "parents: $(stat -c '%n %a' "$T/var/spool" "$T/var/lib")"
 	if [ -n "$want" ]; then
-		[ "$(stat -c %U "$T/var/spool/greygate")" = greygate ] &&
+		# the spool is the workers', the store's directory the policy's
+		[ "$(stat -c %U "$T/var/spool/greygate")" = greygate-worker ] &&
 			[ "$(stat -c %U "$T/var/lib/greygate")" = greygate ] &&
 			[ "$(stat -c %U "$T/var/spool")" = root ] ||
 			fail "owners: $(stat -c '%n %U' "$T/var/spool/greygate" "$T/var/lib/greygate" "$T/var/spool")"

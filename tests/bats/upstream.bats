@@ -88,7 +88,7 @@ EOF
 	expect_transcript <<EOF
 S: 220 gw.test ESMTP greygate
 C: EHLO client.example
-$(ehlo_reply client.example)
+$(ehlo_reply_conservative client.example)
 C: MAIL FROM:<alice@example.com>
 S: 250 2.1.0 OK
 C: RCPT TO:<bob@example.org>

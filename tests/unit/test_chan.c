@@ -154,6 +154,13 @@ test_horizon(void)
 	h.until = 1000 + 3600 + 61;
 	is_int(chan_check_horizon(&h, sizeof(h), 1000, 3600, &until, &why), -1,
 	    "refused: horizon too far");
+	h.until = CHAN_HORIZON_FOREVER;
+	is_int(chan_check_horizon(&h, sizeof(h), 1000, 3600, &until, &why), 0,
+	    "horizon forever (a shared store: always ask)");
+	ok(until == (time_t)CHAN_HORIZON_FOREVER, "forever kept");
+	h.until = CHAN_HORIZON_FOREVER - 1;
+	is_int(chan_check_horizon(&h, sizeof(h), 1000, 3600, &until, &why), -1,
+	    "refused: far, but not forever");
 	h.until = -1;
 	is_int(chan_check_horizon(&h, sizeof(h), 1000, 3600, &until, &why), -1,
 	    "refused: negative horizon");
