@@ -89,8 +89,13 @@ log_clean(char *dst, const char *src, size_t len)
 
 	if (len == 0)
 		return dst;
-	for (i = 0; i < len - 1 && src[i] != '\0'; i++)
-		dst[i] = src[i] >= 0x20 && src[i] < 0x7f ? src[i] : '?';
+	for (i = 0; i < len - 1 && src[i] != '\0'; i++) {
+		char	c = src[i];
+
+		if (c < 0x20 || c >= 0x7f)
+			c = '?';
+		dst[i] = c;
+	}
 	dst[i] = '\0';
 	return dst;
 }

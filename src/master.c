@@ -720,7 +720,7 @@ channels(const struct config *c, int timeout_ms, const sigset_t *mask)
 	static struct pollfd	 pfd[MAX_SLOTS + MAX_POLICYD];
 	static int		 who[MAX_SLOTS + MAX_POLICYD];
 	struct timespec		 ts;
-	int			 i, n = 0, r, busy = 0;
+	int			 i, n = 0, busy = 0;
 
 	for (i = 0; i < MAX_POLICYD; i++)
 		if (pds[i].fd != -1) {
@@ -736,7 +736,7 @@ channels(const struct config *c, int timeout_ms, const sigset_t *mask)
 		}
 	ts.tv_sec = timeout_ms / 1000;
 	ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
-	if ((r = ppoll(pfd, (nfds_t)n, &ts, mask)) <= 0)
+	if (ppoll(pfd, (nfds_t)n, &ts, mask) <= 0)
 		return 0;
 	for (i = 0; i < n; i++) {
 		if (pfd[i].revents == 0)

@@ -330,7 +330,7 @@ up_client_info(struct upconn *u, const struct config *c,
 	struct up_reply	 r;
 	char		 cmd[1536];
 	enum xc_kind	 k;
-	size_t		 len;
+	int		 n;
 
 	res->client_info = "none";
 	if (env->client == NULL || !env->esmtp || ehlo->len == 0)
@@ -357,12 +357,10 @@ up_client_info(struct upconn *u, const struct config *c,
 	if (k != XC_XCLIENT)
 		return 0;
 	/* XCLIENT starts the session over: EHLO again */
-	len = strlen(env->helo_line);
-	if (len + 2 >= sizeof(cmd))
+	n = snprintf(cmd, sizeof(cmd), "%s\r\n", env->helo_line);
+	if (n < 0 || (size_t)n >= sizeof(cmd))
 		return -1;
-	memcpy(cmd, env->helo_line, len);
-	memcpy(cmd + len, "\r\n", 2);
-	if (up_write(u, cmd, len + 2) == -1 || up_reply(u, ehlo) == -1)
+	if (up_write(u, cmd, (size_t)n) == -1 || up_reply(u, ehlo) == -1)
 		return -1;
 	if (ehlo->code / 100 != 2) {
 		u->why = "refused our EHLO after XCLIENT";

@@ -256,6 +256,7 @@ xclient_info_from_fd(struct client_info *ci, int fd)
 	socklen_t		len = sizeof(ss);
 
 	ci->port = 0;
+	memset(&ss, 0, sizeof(ss));
 	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
 		return;
 	if (ss.ss_family == AF_INET)
