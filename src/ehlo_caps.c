@@ -173,7 +173,9 @@ ehlo_caps_claim(const char *dir, int refresh, time_t now)
 		if ((fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 		    0600)) == -1)
 			return errno == EEXIST ? 0 : 1;
-		(void)write(fd, "v1 unknown\n", 11);
+		/* a marker that did not take is no claim: the next may */
+		if (write(fd, "v1 unknown\n", 11) != 11)
+			(void)unlink(p);
 		close(fd);
 		return 1;
 	}

@@ -63,12 +63,14 @@ main(void)
 	/* a garbled file is the conservative set, nothing more */
 	(void)snprintf(path, sizeof(path), "%s/%s", dir, EHLO_CAPS_FILE);
 	fd = open(path, O_WRONLY | O_TRUNC);
-	(void)write(fd, "v1 DSN SMTPUTF8 junk\n", 21);
+	if (write(fd, "v1 DSN SMTPUTF8 junk\n", 21) == -1)
+		perror("write");
 	close(fd);
 	is_int(ehlo_caps_read(dir, &caps, &when), 0, "garbled: read");
 	is_int(caps, 0, "garbled (no \"known\"): conservative");
 	fd = open(path, O_WRONLY | O_TRUNC);
-	(void)write(fd, "v2 known DSN\n", 13);
+	if (write(fd, "v2 known DSN\n", 13) == -1)
+		perror("write");
 	close(fd);
 	is_int(ehlo_caps_read(dir, &caps, &when), -1, "other version: none");
 	(void)unlink(path);

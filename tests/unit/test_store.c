@@ -1022,11 +1022,13 @@ fake_redis(int ls, int cnt)
 			while ((used = resp_command(buf, len, verb,
 			    sizeof(verb))) > 0) {
 				if (strcmp(verb, "SCRIPT") != 0) {
-					(void)write(cnt, "x", 1);
+					if (write(cnt, "x", 1) == -1)
+						perror("write");
 					gone = 1;
 					break;
 				}
-				(void)write(fd, sha, sizeof(sha) - 1);
+				if (write(fd, sha, sizeof(sha) - 1) == -1)
+					perror("write");
 				memmove(buf, buf + used, len - used);
 				len -= used;
 			}
