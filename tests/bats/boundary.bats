@@ -5,32 +5,7 @@
 
 load common
 
-# transaction RCPT... - one message from alice; prints the transcript
-transaction() {
-	local rcpts=() r
-	for r in "$@"; do
-		rcpts+=("RCPT TO:<$r>")
-	done
-	smtp "EHLO client.example" "MAIL FROM:<alice@example.com>" "${rcpts[@]}" \
-		"DATA" "+Subject: boundary test" "+" "+body" "." QUIT
-}
-
-# final_reply - the lines the client got for its final dot
-final_reply() {
-	printf '%s\n' "$output" | sed -n '/^C: \.$/,/^C: QUIT$/p' | sed '1d;$d'
-}
-
-# expect_final_reply LINE... - the client's reply to its dot is exactly LINEs
-expect_final_reply() {
-	local want got
-	want=$(printf 'S: %s\n' "$@")
-	got=$(final_reply)
-	if [ "$got" != "$want" ]; then
-		printf 'reply to the final dot:\n%s\nexpected:\n%s\nwhole transcript:\n%s\n' \
-			"$got" "$want" "$output"
-		return 1
-	fi
-}
+TX_SUBJECT="boundary test"
 
 # expect_whole_reply CODE LAST - the reply to the dot is one complete
 # reply: every line CODE-..., the last one exactly LAST, each line at

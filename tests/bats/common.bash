@@ -774,3 +774,32 @@ smtp_from() {
 	shift
 	SMTP_SOURCE=$src python3 -c "$SMTP_CLIENT_FROM_PY" "${SMTP_PORT:-$PORT}" "$@"
 }
+
+# The replay tests (upstream.bats, boundary.bats): one message and its
+# reply to the final dot.  TX_SUBJECT: its Subject.
+# transaction [RCPT...] - one message from alice; prints the transcript
+transaction() {
+	local rcpts=() r
+	for r in "${@:-bob@example.org}"; do
+		rcpts+=("RCPT TO:<$r>")
+	done
+	smtp "EHLO client.example" "MAIL FROM:<alice@example.com>" "${rcpts[@]}" \
+		"DATA" "+Subject: ${TX_SUBJECT:-test}" "+" "+body" "." QUIT
+}
+
+# final_reply - the lines the client got for its final dot
+final_reply() {
+	printf '%s\n' "$output" | sed -n '/^C: \.$/,/^C: QUIT$/p' | sed '1d;$d'
+}
+
+# expect_final_reply LINE... - the client's reply to its dot is exactly LINEs
+expect_final_reply() {
+	local want got
+	want=$(printf 'S: %s\n' "$@")
+	got=$(final_reply)
+	if [ "$got" != "$want" ]; then
+		printf 'reply to the final dot:\n%s\nexpected:\n%s\nwhole transcript:\n%s\n' \
+			"$got" "$want" "$output"
+		return 1
+	fi
+}
