@@ -208,6 +208,16 @@ alive() {
 	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
 }
 
+# policy_pid - the running policy process of the installed daemon
+policy_pid() {
+	local p
+	for p in $(installed_pids); do
+		case "$(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null)" in
+		"greygated: policy"*) alive "$p" && echo "$p" ;;
+		esac
+	done | head -n 1
+}
+
 no_daemon() {
 	local p
 	p=$(installed_pids)
@@ -435,8 +445,19 @@ say "still running as $pid1"
 cp "$work/conf.good" "$CONF"
 
 step "reload, then restart"
+pol1=$(policy_pid)
+[ -n "$pol1" ] || fail "no policy process before the reload"
 run "$INIT" reload
-sleep 1
+# a reload spawns a new policy process with the new rules and stops the
+# old one: wait for that (deadline 60 s) before looking and sending
+for ((i = 0; i < 600; i++)); do
+	pol2=$(policy_pid)
+	[ -n "$pol2" ] && [ "$pol2" != "$pol1" ] && ! alive "$pol1" && break
+	sleep 0.1
+done
+[ -n "$pol2" ] && [ "$pol2" != "$pol1" ] ||
+	fail "the reload did not replace the policy process $pol1 within 60 s"
+say "policy process $pol1 -> $pol2"
 [ "$(master_pid)" = "$pid1" ] && alive "$pid1" || fail "reload changed the master"
 send 127.0.0.1 "reloaded-$$"
 run "$INIT" restart
